@@ -1,0 +1,47 @@
+import numbers
+
+import numpy as np
+
+from .validation import check_array, check_forward_done, check_gradient
+
+
+class Dropout:
+    """Inverted dropout: while training, zero each input with probability ``p`` and scale the
+    survivors by ``1 / (1 - p)``, so that nothing needs rescaling at evaluation time.
+
+    Parameters
+    ----------
+    p : float in [0, 1)
+        Probability of dropping an input (not of keeping it).
+
+    Attributes
+    ----------
+    training : bool
+        True (the default) drops; False makes the layer the identity. ``Model.train()`` and
+        ``Model.eval()`` set it.
+    """
+
+    def __init__(self, p=0.5):
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(f"Dropout expects p to be a number in [0, 1), got {p!r} ({type(p).__name__})")
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout expects p, the drop probability, in [0, 1), got {p}")
+        self.p = float(p)
+        self.training = True
+        self.cache = None
+
+    def __call__(self, X):
+        """X: any shape -> same shape. Draws the mask from numpy's global random state."""
+        check_array("Dropout", "X", X)
+        if self.training:
+            mask = (np.random.rand(*X.shape) >= self.p) / (1 - self.p)
+        else:
+            mask = np.ones(X.shape)
+        self.cache = mask
+        return X * mask
+
+    def grad(self, in_gradient):
+        """Gradient through the mask of the last forward call."""
+        mask = check_forward_done("Dropout", self.cache)
+        check_gradient("Dropout", in_gradient, mask.shape)
+        return in_gradient * mask
