@@ -1,9 +1,7 @@
 """A sequential model trained by mini-batch SGD with momentum."""
-import numbers
-
 import numpy as np
 
-from layers.validation import check_array, check_int
+from layers.validation import check_array, check_int, check_real
 
 
 class Model:
@@ -106,9 +104,8 @@ class Model:
             raise ValueError(f"Model.fit expects as many labels as examples, got X {X.shape} and y {y.shape}")
         epochs = check_int("Model.fit", "epochs", epochs, minimum=1)
         batch_size = check_int("Model.fit", "batch_size", batch_size, minimum=1)
-        for name, value, low, high in (("learning_rate", learning_rate, 0, np.inf), ("momentum", momentum, 0, 1)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= value < high:
-                raise ValueError(f"Model.fit expects {name} in [{low}, {high}), got {value!r}")
+        learning_rate = check_real("Model.fit", "learning_rate", learning_rate, "> 0", lambda v: v > 0)
+        momentum = check_real("Model.fit", "momentum", momentum, "in [0, 1)", lambda v: 0 <= v < 1)
         self.train()
         history = {"loss": []}
         for _ in range(epochs):
@@ -124,6 +121,9 @@ class Model:
 
     def predict(self, X, batch_size=256):
         """The network's outputs for X in evaluation mode (the mode is restored afterwards)."""
+        check_array("Model.predict", "X", X)
+        if len(X) == 0:
+            raise ValueError(f"Model.predict expects at least one example, got X of shape {X.shape}")
         modes = [(layer, layer.training) for layer in self.layers if hasattr(layer, "training")]
         self.eval()
         try:

@@ -1,8 +1,6 @@
-import numbers
-
 import numpy as np
 
-from layers.validation import check_array, check_forward_done, check_gradient
+from layers.validation import check_array, check_forward_done, check_gradient, check_real
 
 
 class _Elementwise:
@@ -38,9 +36,7 @@ class LeakyReLU(_Elementwise):
 
     def __init__(self, alpha=0.01):
         super().__init__()
-        if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-            raise TypeError(f"LeakyReLU expects alpha to be a number, got {alpha!r}")
-        self.alpha = float(alpha)
+        self.alpha = check_real("LeakyReLU", "alpha", alpha)
 
     def _forward(self, X):
         return np.where(X > 0, X, self.alpha * X)

@@ -1,8 +1,6 @@
-import numbers
-
 import numpy as np
 
-from .validation import check_array, check_forward_done, check_gradient
+from .validation import check_array, check_forward_done, check_gradient, check_real
 
 
 class Dropout:
@@ -22,11 +20,7 @@ class Dropout:
     """
 
     def __init__(self, p=0.5):
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(f"Dropout expects p to be a number in [0, 1), got {p!r} ({type(p).__name__})")
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout expects p, the drop probability, in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = check_real("Dropout", "p", p, "in [0, 1) (the drop probability)", lambda v: 0 <= v < 1)
         self.training = True
         self.cache = None
 

@@ -1,17 +1,13 @@
-import numbers
-
 import numpy as np
 
-from .validation import check_array
+from .validation import check_array, check_real
 
 
 class L2regularization:
     """Weight decay term ``coefficient / 2 * sum of ||W||^2`` over a list of weight arrays."""
 
     def __init__(self, coefficient):
-        if isinstance(coefficient, bool) or not isinstance(coefficient, numbers.Real) or coefficient < 0:
-            raise ValueError(f"L2regularization expects a coefficient >= 0, got {coefficient!r}")
-        self.coefficient = float(coefficient)
+        self.coefficient = check_real("L2regularization", "coefficient", coefficient, ">= 0", lambda v: v >= 0)
 
     def __call__(self, weights):
         """weights: list of arrays -> the penalty, a float."""

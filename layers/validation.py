@@ -43,6 +43,20 @@ def check_int(owner, name, value, minimum):
     return int(value)
 
 
+def check_real(owner, name, value, expected="", valid=lambda v: True):
+    """Return ``value`` as a float if it is a finite real number for which ``valid`` holds, else raise.
+
+    ``expected`` words the valid range for the message, e.g. "in [0, 1)".
+    """
+    described = f"{name} {expected}".rstrip()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner} expects {name} to be a number {expected}".rstrip()
+                        + f", got {value!r} ({type(value).__name__})")
+    if not (np.isfinite(value) and valid(value)):
+        raise ValueError(f"{owner} expects {described}, got {value!r}")
+    return float(value)
+
+
 def check_window_fits(owner, X, kernel_size, padding=0):
     """Raise if a ``kernel_size`` window does not fit in the (padded) height and width of ``X``."""
     H, W = X.shape[1] + 2 * padding, X.shape[2] + 2 * padding

@@ -224,3 +224,8 @@ def test_in_gradient_of_another_shape_is_a_value_error(Activation):
 def test_leaky_relu_alpha_must_be_a_number():
     with pytest.raises(TypeError, match=r"LeakyReLU expects alpha to be a number, got '0.1'"):
         LeakyReLU(alpha="0.1")
+
+
+def test_leaky_relu_non_finite_alpha_is_a_value_error():
+    with pytest.raises(ValueError, match=r"LeakyReLU expects alpha, got nan"):
+        LeakyReLU(alpha=float("nan"))

@@ -108,13 +108,13 @@ def test_inputs_unchanged():
 
 @pytest.mark.parametrize("p", [1, 1.0, -0.1, 1.5, float("nan")])
 def test_p_outside_zero_one_is_a_value_error(p):
-    with pytest.raises(ValueError, match=rf"Dropout expects p, the drop probability, in \[0, 1\), got {re.escape(str(p))}"):
+    with pytest.raises(ValueError, match=rf"Dropout expects p in \[0, 1\) \(the drop probability\), got {re.escape(repr(p))}"):
         Dropout(p)
 
 
 @pytest.mark.parametrize("p", ["0.5", None, [0.5]])
 def test_p_not_a_number_is_a_type_error(p):
-    with pytest.raises(TypeError, match=r"Dropout expects p to be a number in \[0, 1\), got"):
+    with pytest.raises(TypeError, match=r"Dropout expects p to be a number in \[0, 1\) \(the drop probability\), got"):
         Dropout(p)
 
 

@@ -350,3 +350,16 @@ def test_backward_before_any_loss_is_a_runtime_error():
 def test_empty_layer_list_is_a_type_error():
     with pytest.raises(TypeError, match=r"Model expects a non-empty list of layers"):
         Model([], CrossEntropy())
+
+
+@pytest.mark.parametrize("learning_rate", [0, -0.1])
+def test_fit_rejects_a_learning_rate_that_is_not_positive(learning_rate):
+    model = Model([Linear(2, 2), Softmax()], CrossEntropy())
+    with pytest.raises(ValueError, match=rf"Model\.fit expects learning_rate > 0, got {learning_rate}"):
+        model.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), epochs=1, batch_size=2, learning_rate=learning_rate)
+
+
+def test_predict_rejects_an_empty_batch():
+    model = Model([Linear(2, 2)], MSELoss())
+    with pytest.raises(ValueError, match=r"Model\.predict expects at least one example, got X of shape \(0, 2\)"):
+        model.predict(np.zeros((0, 2)))
