@@ -1,0 +1,241 @@
+"""``python -m grading grade ...`` grades submissions; ``python -m grading release OUTDIR`` writes the
+student version (``grading/release.py``).
+
+A batch: draw a fresh seed, run the reference in the sandbox on that seed's cases (its outputs are
+the expected ones, its time and memory set the limits), then grade every (submission, part) in a
+process pool, one sandboxed child each. A part's file that is byte-identical to one already graded in
+the batch (an untouched starter file, a shared reference sibling) reuses that verdict: same inputs,
+same siblings, same limits. Each submission's result is written to ``--json`` as soon as its last part
+is done, so an interrupted batch resumes where it stopped; a rerun skips submissions already in the
+JSON whose files have not changed, unless ``--redo``.
+"""
+import argparse
+import hashlib
+import os
+import secrets
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from . import checks, report, sandbox
+from .rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+
+REFERENCE_TIMEOUT = 600.0
+
+
+class UsageError(Exception):
+    """Bad input on the command line: reported as one line, exit code 2."""
+
+
+class GradingError(Exception):
+    """The grader cannot grade at all (the reference itself fails): exit code 1."""
+
+
+@dataclass
+class Limits:
+    """Per-part limits: ``max(time_floor, time_factor * reference seconds)``, and the reference's peak
+    address space plus ``memory_mb``."""
+    time_factor: float = 10.0
+    time_floor: float = 10.0
+    memory_mb: float = 400.0
+
+
+def check_submissions(paths):
+    """Resolve the SUBMISSION arguments or raise UsageError saying what is wrong with them."""
+    found, names = [], {}
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UsageError(f"submission {raw!r} does not exist")
+        if not path.is_dir():
+            raise UsageError(f"submission {raw!r} is not a folder (expected a folder holding layers/)")
+        layers = path / "layers"
+        if not layers.is_dir() or not any((layers / name).is_file() for name in STUDENT_FILES):
+            loose = [name for name in STUDENT_FILES if (path / name).is_file()]
+            hint = f" (it holds {', '.join(loose)} directly: move them into {raw}/layers/)" if loose else ""
+            raise UsageError(f"submission {raw!r} has none of layers/{', layers/'.join(STUDENT_FILES)}{hint}")
+        name = path.resolve().name
+        if name in names:
+            raise UsageError(f"two submissions are named {name!r} ({names[name]} and {raw}): results are keyed by folder name")
+        names[name] = raw
+        found.append(path)
+    return found
+
+
+def file_hashes(submission):
+    hashes = {}
+    for name in STUDENT_FILES:
+        path = Path(submission) / "layers" / name
+        hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return hashes
+
+
+def _pool(jobs):
+    # spawn, not fork: the workers start clean, whatever the grading process has loaded or started
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
+
+
+def reference_run(pool, plan):
+    """({part: expected arrays}, {part: (timeout, memory bytes)} before limits are scaled)."""
+    futures = [pool.submit(checks.run_reference, part, cases, REFERENCE_TIMEOUT) for part, cases in plan.items()]
+    runs = {f.result()["part"]: f.result() for f in futures}
+    failed = [run["problem"] for run in runs.values() if run["problem"]]
+    if failed:
+        raise GradingError("the reference failed in the sandbox: " + "; ".join(failed))
+    expected = {part: run["arrays"] for part, run in runs.items()}
+    problems = checks.reference_problems(plan, expected)
+    if problems:
+        raise GradingError("the reference does not reproduce the notebook: " + "; ".join(problems))
+    return expected, {part: (run["seconds"], run["peak_bytes"]) for part, run in runs.items()}
+
+
+def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=False, seed=None,
+                limits=None, notebook_conv=True, progress=True, out=None):
+    """Grade ``submissions`` (folders); return {name: entry} for all of them (reused ones included)."""
+    submissions = check_submissions(submissions)
+    limits = limits or Limits()
+    out = out or sys.stdout
+    try:
+        previous = report.read_json(json_path) if json_path else {}
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    results = dict(previous)
+    hashes = {path.resolve().name: file_hashes(path) for path in submissions}
+    todo = [path for path in submissions
+            if redo or path.resolve().name not in previous
+            or previous[path.resolve().name].get("files") != hashes[path.resolve().name]]
+    skipped = len(submissions) - len(todo)
+    if skipped:
+        print(f"{skipped} submission(s) already graded in {json_path}: skipped (--redo grades them again)", file=out)
+    seed = secrets.randbits(32) if seed is None else seed
+    if todo:
+        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, seed, limits, notebook_conv, progress)
+    graded = {path.resolve().name: results[path.resolve().name] for path in submissions}
+    if csv_path:
+        report.write_csv(csv_path, graded)
+    print(report.table(graded, seed=seed if todo else None), file=out)
+    return graded
+
+
+def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, progress):
+    from tqdm import tqdm
+
+    plan = checks.make_plan(seed, notebook_conv=notebook_conv)
+    started = time.monotonic()
+    with _pool(jobs) as pool:
+        expected, measured = reference_run(pool, plan)
+        part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
+                       for part, (seconds, peak) in measured.items()}
+        # One task per distinct (part, file content); every submission sharing it waits on that task.
+        waiting, futures, missing = {}, {}, {}
+        for path in todo:
+            name = path.resolve().name
+            for part, spec in RUBRIC.items():
+                digest = hashes[name][spec.file]
+                if digest is None:
+                    missing[(name, part)] = checks.run_part(path, part, [], {}, 0, 0)
+                    continue
+                key = (part, digest)
+                if key not in futures:
+                    timeout, memory = part_limits[part]
+                    futures[key] = pool.submit(checks.run_part, path, part, plan[part], expected[part], timeout, memory)
+                waiting.setdefault(key, []).append(name)
+        pending = {path.resolve().name: {p for p in RUBRIC if (path.resolve().name, p) not in missing} for path in todo}
+        parts_done = {path.resolve().name: {} for path in todo}
+        for (name, part), result in missing.items():
+            parts_done[name][part] = result
+        bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
+        finish = [name for name, left in pending.items() if not left]
+        by_future = {future: key for key, future in futures.items()}
+        for future in as_completed(by_future):
+            part, _ = key = by_future[future]
+            result = future.result()
+            for name in waiting[key]:
+                parts_done[name][part] = dict(result)
+                pending[name].discard(part)
+                if not pending[name]:
+                    finish.append(name)
+            for name in finish:
+                _store(name, parts_done[name], hashes[name], seed, todo, results, json_path)
+                bar.update(1)
+            finish = []
+        for name in finish:
+            _store(name, parts_done[name], hashes[name], seed, todo, results, json_path)
+            bar.update(1)
+        bar.close()
+    print(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s; limits per part: "
+          + ", ".join(f"{p} {t:.1f} s" for p, (t, _) in part_limits.items())
+          + f", {limits.memory_mb:g} MB above the reference's peak", file=sys.stderr)
+
+
+def _store(name, parts, hashes, seed, todo, results, json_path):
+    path = next(p for p in todo if p.resolve().name == name)
+    points = sum(parts[p]["points"] for p in RUBRIC)
+    results[name] = {
+        "points": points,
+        "max": MAX_POINTS,
+        "bonus": max(0.0, points - MAX_POINTS),
+        "parts": {p: parts[p] for p in RUBRIC},
+        "seed": seed,
+        "files": hashes,
+        "diff": report.function_diffs(path, sandbox.REPO),
+    }
+    if json_path:
+        report.write_json(json_path, results)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{grade,release}")
+    grade = commands.add_parser("grade", help="grade submissions (folders holding layers/utils.py, Maxpool2D.py, Conv2D.py)")
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a folder holding layers/")
+    grade.add_argument("--json", type=Path, help="write (and resume from) full results here")
+    grade.add_argument("--csv", type=Path, help="write one row per submission here")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: all cores)")
+    grade.add_argument("--redo", action="store_true", help="grade again submissions already in --json")
+    grade.add_argument("--seed", type=int, help="seed of the random checks (default: fresh, recorded in the report)")
+    grade.add_argument("--time-factor", type=float, default=Limits.time_factor,
+                       help="time limit per part as a multiple of the reference's (default %(default)g)")
+    grade.add_argument("--time-floor", type=float, default=Limits.time_floor,
+                       help="minimum time limit per part in seconds (default %(default)g)")
+    grade.add_argument("--memory-mb", type=float, default=Limits.memory_mb,
+                       help="memory allowed above the reference's peak, MB (default %(default)g)")
+    grade.add_argument("--quick", action="store_true",
+                       help="leave out the notebook's two large Conv2D cells (smoke runs; not for marks)")
+    grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)
+    release.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["release"]:
+        from .release import main as release_main
+        return release_main(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.time_factor <= 0 or args.time_floor <= 0 or args.memory_mb <= 0:
+        parser.error("--time-factor, --time-floor and --memory-mb must be positive")
+    for option in (args.json, args.csv):
+        if option is not None and not option.parent.is_dir():
+            parser.error(f"cannot write {option}: folder {option.parent} does not exist")
+    try:
+        grade_batch(args.submissions, json_path=args.json, csv_path=args.csv, jobs=args.jobs, redo=args.redo,
+                    seed=args.seed, limits=Limits(args.time_factor, args.time_floor, args.memory_mb),
+                    notebook_conv=not args.quick, progress=not args.no_progress)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except GradingError as exc:
+        print(f"python -m grading: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

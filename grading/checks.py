@@ -1,0 +1,452 @@
+"""The judge: which cases each part is checked on, how outputs are compared, and what a mismatch means.
+
+Expected outputs come from the reference run in the same sandboxed harness on the same inputs (so its
+timing also sets the time limits). The functions below named ``*_variant`` are small trusted numpy
+versions of the reference with one known mistake switched on; a mismatching output that equals one of
+them gets that mistake's name in the feedback. They never decide points.
+"""
+from pathlib import Path
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from . import sandbox
+from .rubric import RUBRIC
+
+NOTEBOOK_SEED = 42
+# The values the notebook prints with the reference (issue 2's contract), kept here rather than imported
+# from tests/ so that the grader stands alone.
+NOTEBOOK = {
+    "9.3.a": ("shape", (5, 7, 7, 3)),
+    "9.3.b": ("mean of out", 0.8527708273094351),
+    "9.3.c": ("mean of maxpool2D.grad(X_in_grad)[0]", -0.013568655474697551),
+    "9.3.d": ("Mean Z", 0.0073662670154698556),
+    "9.3.e": ("dX mean, dW mean, db mean", (0.043953646495662746, 21.41874001960032, 105.60280393377572)),
+}
+NOTEBOOK_Z_SHAPE = (14, 32, 32, 8)
+
+RTOL, ATOL = 1e-6, 1e-9
+DIAGNOSE_MAX_SIZE = 20_000  # loop variants run only on inputs this small (the random cases)
+FEEDBACK_CASES = 3          # failing cases described in full; the rest are counted
+
+STRIDE_IGNORED = "stride ignored"
+ASSIGN = "= instead of +="
+PAD_KEPT = "padding not removed"
+PAD_NEG = "p:-p with p = 0"
+FLIPPED = "flipped kernel"
+EVERY_TIE = "gradient sent to every tied maximum"
+AVERAGED = "averaged instead of summed"
+IN_PLACE = "input modified in place"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cases
+# ---------------------------------------------------------------------------------------------------
+
+def _case(cid, op, params, label, **inputs):
+    return {"id": cid, "op": op, "params": params, "label": label, "inputs": inputs}
+
+
+def _ties(rng, shape):
+    """Small integers, many zeros (as after a ReLU): pooling windows with tied maxima."""
+    return np.maximum(rng.integers(-2, 3, size=shape), 0).astype(float)
+
+
+def _hw(rng, low, high):
+    """A height and width that differ, both in [low, high]."""
+    H = int(rng.integers(low, high + 1))
+    W = int(rng.choice([w for w in range(low, high + 1) if w != H]))
+    return H, W
+
+
+def notebook_cases(part):
+    """The notebook's cells, replayed with its seed; the conv weights drawn as ``Conv2D.__init__`` does."""
+    np_state = np.random.RandomState(NOTEBOOK_SEED)
+    if part == "9.3.a":
+        X = np_state.randn(5, 3, 3, 3)
+        return [_case("nb", "pad", {"pad": 2}, "the notebook's cell (X of shape (5, 3, 3, 3), pad=2)", X=X)]
+    if part in ("9.3.b", "9.3.c"):
+        X = np_state.randn(5, 5, 3, 2)
+        if part == "9.3.b":
+            return [_case("nb", "pool_forward", {"kernel_size": 2, "stride": 1},
+                          "the notebook's cell (X of shape (5, 5, 3, 2), kernel_size=2, stride=1)", X=X)]
+        G = np.random.RandomState(NOTEBOOK_SEED).randn(5, 4, 2, 2)
+        return [_case("nb", "pool_grad", {"kernel_size": 2, "stride": 1},
+                      "the notebook's cell (X of shape (5, 5, 3, 2), X_in_grad of shape (5, 4, 2, 2))", X=X, G=G)]
+    W = np_state.randn(3, 3, 3, 8) * np.sqrt(2 / (3 * 3 * 3))
+    b = np.zeros(8)
+    X = np.random.RandomState(NOTEBOOK_SEED).randn(14, 32, 32, 3)
+    params = {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1}
+    label = "the notebook's cell (X of shape (14, 32, 32, 3), 8 filters, kernel_size=3, stride=1, padding=1)"
+    if part == "9.3.d":
+        return [_case("nb", "conv_forward", params, label, X=X, W=W, b=b)]
+    G = conv_forward_variant(X, W, b, 1, 1)  # the notebook feeds Z back as the upstream gradient
+    return [_case("nb", "conv_grad", params, label, X=X, W=W, b=b, G=G)]
+
+
+def random_cases(part, rng):
+    """Inputs drawn now, covering what wrong solutions get wrong; shapes random within each template."""
+    cases = []
+    if part == "9.3.a":
+        for n, (m, pad) in enumerate([(2, 0), (int(rng.integers(2, 4)), 1), (1, 3), (2, int(rng.integers(1, 3)))]):
+            H, W = _hw(rng, 2, 6)
+            C = int(rng.integers(1, 4))
+            X = rng.standard_normal((m, H, W, C))
+            cases.append(_case(f"r{n}", "pad", {"pad": pad}, f"X of shape {X.shape}, pad={pad}", X=X))
+        return cases
+    if part in ("9.3.b", "9.3.c"):
+        # (kernel_size, stride, batch, ties): overlapping, overlapping with stride 2, disjoint, batch 1, stride 3
+        templates = [(2, 1, 2, False), (3, 2, 2, True), (2, 2, 3, False), (2, 1, 1, True), (3, 3, 2, False),
+                     (int(rng.integers(1, 4)), 1, 2, True)]
+        op = "pool_forward" if part == "9.3.b" else "pool_grad"
+        for n, (k, s, m, ties) in enumerate(templates):
+            H, W = _hw(rng, k + s, k + 3 * s)
+            C = int(rng.integers(1, 4))
+            X = _ties(rng, (m, H, W, C)) if ties else rng.standard_normal((m, H, W, C))
+            params = {"kernel_size": k, "stride": s}
+            label = f"X of shape {X.shape}{' with tied maxima' if ties else ''}, kernel_size={k}, stride={s}"
+            inputs = {"X": X}
+            if op == "pool_grad":
+                inputs["G"] = rng.standard_normal((m, (H - k) // s + 1, (W - k) // s + 1, C))
+                label += ", random in_gradient"
+            cases.append(_case(f"r{n}", op, params, label, **inputs))
+        if part == "9.3.c":
+            windows = [np.array([[3.0, 1.0], [2.0, 4.0]]), rng.standard_normal((2, 2)), rng.standard_normal((3, 3)),
+                       np.zeros((2, 2)), np.array([[1.0, 5.0, 0.0], [5.0, 2.0, 5.0], [0.0, 1.0, 3.0]]),
+                       _ties(rng, (3, 2)) + 1.0]
+            for n, window in enumerate(windows):
+                label = f"create_mask on the {window.shape[0]}x{window.shape[1]} window {window.round(3).tolist()}"
+                cases.append(_case(f"m{n}", "pool_mask", {}, label, window=window))
+        return cases
+    # (kernel_size, stride, padding, batch): padding 0 with overlap, stride 2 with padding, stride 2
+    # without, stride 3 with padding 2, a 1x1 kernel, kernel as large as the padded input
+    templates = [(3, 1, 0, 2), (3, 2, 1, 1), (2, 2, 0, 2), (int(rng.integers(3, 5)), 3, 2, 2), (1, 1, 0, 2), (3, 1, 1, 1)]
+    op = "conv_forward" if part == "9.3.d" else "conv_grad"
+    for n, (k, s, p, m) in enumerate(templates):
+        if n == 5:
+            H, W = k - 2 * p, k - 2 * p + 1  # the kernel as tall as the padded input
+        else:
+            H, W = _hw(rng, max(k - 2 * p, 1) + s, max(k - 2 * p, 1) + 3 * s)
+        C_in, C_out = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+        X = rng.standard_normal((m, H, W, C_in))
+        Wt = rng.standard_normal((k, k, C_in, C_out))
+        b = rng.standard_normal(C_out)
+        params = {"in_channels": C_in, "out_channels": C_out, "kernel_size": k, "stride": s, "padding": p}
+        label = f"X of shape {X.shape}, {C_out} filters, kernel_size={k}, stride={s}, padding={p}"
+        inputs = {"X": X, "W": Wt, "b": b}
+        if op == "conv_grad":
+            inputs["G"] = rng.standard_normal((m, (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1, C_out))
+            label += ", random in_gradient"
+        cases.append(_case(f"r{n}", op, params, label, **inputs))
+    return cases
+
+
+def make_plan(seed, parts=None, notebook_conv=True):
+    """{part: [case, ...]} for this run: the notebook's cells, then the cases drawn from ``seed``.
+
+    ``notebook_conv=False`` leaves out the notebook's Conv2D cells, the only slow ones (14 x 32 x 32
+    inputs through four Python loops), for smoke runs and the grader's own tests.
+    """
+    plan = {}
+    for part in parts or RUBRIC:
+        rng = np.random.default_rng([seed, list(RUBRIC).index(part)])
+        nb = notebook_cases(part) if notebook_conv or part not in ("9.3.d", "9.3.e") else []
+        plan[part] = nb + random_cases(part, rng)
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------------
+# Known mistakes, as trusted numpy variants of the reference
+# ---------------------------------------------------------------------------------------------------
+
+def pool_forward_variant(X, k, s, stride_ignored=False, crop=True):
+    m, H, W, C = X.shape
+    H_out, W_out = (H - k) // s + 1, (W - k) // s + 1
+    step = 1 if stride_ignored else s
+    windows = sliding_window_view(X, (k, k), axis=(1, 2))[:, ::step, ::step]  # (m, h, w, C, k, k)
+    if crop:
+        windows = windows[:, :H_out, :W_out]
+    return windows.max(axis=(-2, -1))
+
+
+def mask_variant(window, every_tie=False):
+    if every_tie:
+        return (window == window.max()).astype(float)
+    mask = np.zeros(window.shape)
+    mask[np.unravel_index(np.argmax(window), window.shape)] = 1
+    return mask
+
+
+def pool_grad_variant(X, G, k, s, every_tie=False, assign=False, stride_ignored=False):
+    m, H, W, C = X.shape
+    step = 1 if stride_ignored else s
+    dX = np.zeros(X.shape)
+    for i in range(m):
+        for h in range(G.shape[1]):
+            h0 = h * step
+            for w in range(G.shape[2]):
+                w0 = w * step
+                for c in range(C):
+                    contribution = mask_variant(X[i, h0:h0 + k, w0:w0 + k, c], every_tie) * G[i, h, w, c]
+                    if assign:
+                        dX[i, h0:h0 + k, w0:w0 + k, c] = contribution
+                    else:
+                        dX[i, h0:h0 + k, w0:w0 + k, c] += contribution
+    return dX
+
+
+def conv_forward_variant(X, Wt, b, s, p, stride_ignored=False, flipped=False):
+    k = Wt.shape[0]
+    m, H, W, _ = X.shape
+    H_out, W_out = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    step = 1 if stride_ignored else s
+    X_pad = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0)))
+    windows = sliding_window_view(X_pad, (k, k), axis=(1, 2))[:, ::step, ::step][:, :H_out, :W_out]
+    kernel = Wt[::-1, ::-1] if flipped else Wt
+    return np.einsum("mhwcij,ijco->mhwo", windows, kernel) + b
+
+
+def conv_grad_variant(X, Wt, G, s, p, assign=False, stride_ignored=False):
+    """(dX_pad, dW, db), the padding of dX not yet removed."""
+    k = Wt.shape[0]
+    step = 1 if stride_ignored else s
+    X_pad = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0)))
+    dX_pad, dW, db = np.zeros(X_pad.shape), np.zeros(Wt.shape), np.zeros(Wt.shape[3])
+    for i in range(X.shape[0]):
+        for h in range(G.shape[1]):
+            h0 = h * step
+            for w in range(G.shape[2]):
+                w0 = w * step
+                for c in range(G.shape[3]):
+                    g = G[i, h, w, c]
+                    if assign:
+                        dX_pad[i, h0:h0 + k, w0:w0 + k, :] = Wt[:, :, :, c] * g
+                        dW[:, :, :, c] = X_pad[i, h0:h0 + k, w0:w0 + k, :] * g
+                        db[c] = g
+                    else:
+                        dX_pad[i, h0:h0 + k, w0:w0 + k, :] += Wt[:, :, :, c] * g
+                        dW[:, :, :, c] += X_pad[i, h0:h0 + k, w0:w0 + k, :] * g
+                        db[c] += g
+    return dX_pad, dW, db
+
+
+def _unpad(dX_pad, p, H, W):
+    return dX_pad[:, p:p + H, p:p + W, :]
+
+
+def mistakes(case):
+    """[(name, {output: array})]: what each known mistake would return on this case."""
+    op, prm, inp = case["op"], case["params"], case["inputs"]
+    if op == "pool_forward":
+        X, k, s = inp["X"], prm["kernel_size"], prm["stride"]
+        return [(STRIDE_IGNORED, {"Z": pool_forward_variant(X, k, s, stride_ignored=True)}),
+                (STRIDE_IGNORED, {"Z": pool_forward_variant(X, k, s, stride_ignored=True, crop=False)})]
+    if op == "pool_mask":
+        return [(EVERY_TIE, {"mask": mask_variant(inp["window"], every_tie=True)})]
+    if op == "pool_grad":
+        X, G, k, s = inp["X"], inp["G"], prm["kernel_size"], prm["stride"]
+        return [(EVERY_TIE, {"dX": pool_grad_variant(X, G, k, s, every_tie=True)}),
+                (ASSIGN, {"dX": pool_grad_variant(X, G, k, s, assign=True)}),
+                (STRIDE_IGNORED, {"dX": pool_grad_variant(X, G, k, s, stride_ignored=True)})]
+    if op == "conv_forward":
+        X, Wt, b, s, p = inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"]
+        return [(STRIDE_IGNORED, {"Z": conv_forward_variant(X, Wt, b, s, p, stride_ignored=True)}),
+                (FLIPPED, {"Z": conv_forward_variant(X, Wt, b, s, p, flipped=True)})]
+    if op == "conv_grad":
+        X, Wt, G, s, p = inp["X"], inp["W"], inp["G"], prm["stride"], prm["padding"]
+        m, H, W, _ = X.shape
+        dX_pad, dW, db = conv_grad_variant(X, Wt, G, s, p)
+        a_pad, a_dW, a_db = conv_grad_variant(X, Wt, G, s, p, assign=True)
+        i_pad, i_dW, i_db = conv_grad_variant(X, Wt, G, s, p, stride_ignored=True)
+        found = [(ASSIGN, {"dX": _unpad(a_pad, p, H, W), "dW": a_dW, "db": a_db}),
+                 (AVERAGED, {"dX": _unpad(dX_pad, p, H, W) / m, "dW": dW / m, "db": db / m}),
+                 (PAD_KEPT, {"dX": dX_pad}),
+                 (STRIDE_IGNORED, {"dX": _unpad(i_pad, p, H, W), "dW": i_dW, "db": i_db})]
+        if p == 0:
+            found.append((PAD_NEG, {"dX": dX_pad[:, p:-p, p:-p, :]}))
+        return found
+    return []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Judging
+# ---------------------------------------------------------------------------------------------------
+
+def _close(got, expected):
+    return got.shape == expected.shape and bool(np.allclose(got, expected, rtol=RTOL, atol=ATOL))
+
+
+def _fmt(x):
+    return f"{x:.6g}"
+
+
+def first_mismatch(got, expected):
+    """'at index (i, h, w, c): got g, expected e' for the first element outside the tolerance."""
+    bad = ~np.isclose(got, expected, rtol=RTOL, atol=ATOL)
+    index = tuple(int(i) for i in np.argwhere(bad)[0])
+    return f"at index {index}: got {_fmt(got[index])}, expected {_fmt(expected[index])}"
+
+
+def _notebook_problem(part, outputs):
+    """None when the outputs reproduce the number the notebook prints, else what differs."""
+    what, value = NOTEBOOK[part]
+    if part == "9.3.a":
+        got = outputs["Z"].shape
+        return None if got == value else f"{what} {got}, the notebook expects {value}"
+    if part == "9.3.b":
+        got = [float(np.mean(outputs["Z"]))]
+    elif part == "9.3.c":
+        got = [float(np.mean(outputs["dX"][0]))] if outputs["dX"].ndim and len(outputs["dX"]) else [np.nan]
+    elif part == "9.3.d":
+        if outputs["Z"].shape != NOTEBOOK_Z_SHAPE:
+            return f"Z.shape {outputs['Z'].shape}, the notebook expects {NOTEBOOK_Z_SHAPE}"
+        got = [float(np.mean(outputs["Z"]))]
+    else:
+        got = [float(np.mean(outputs[name])) if outputs[name].size else np.nan for name in ("dX", "dW", "db")]
+    values = value if isinstance(value, tuple) else (value,)
+    if np.allclose(got, values, rtol=1e-7, atol=1e-12):
+        return None
+    return f"{what} = {', '.join(_fmt(g) for g in got)}, the notebook expects {', '.join(repr(v) for v in values)}"
+
+
+def judge_case(part, case, expected, got):
+    """(ok, message, diagnoses) for one case. ``expected`` holds the reference's arrays for the case,
+    ``got`` the student's (both without the case prefix; 'error' when the student's code raised)."""
+    where = f"{case['label']}"
+    diagnoses = []
+    problems = []
+    for name in case["inputs"]:
+        after = got.get(f"{name}_after")
+        if after is None or after.shape != case["inputs"][name].shape:
+            problems.append(f"the input {name} was not reported back")
+        elif not np.array_equal(after, case["inputs"][name], equal_nan=True):
+            index = tuple(int(i) for i in np.argwhere(after != case["inputs"][name])[0])
+            problems.append(f"your code changed its input {name} in place (first at index {index})")
+            diagnoses.append(IN_PLACE)
+    if "error" in got:
+        text = bytes(got["error"].astype(np.uint8)).decode("utf-8", "replace")
+        text = "".join(ch if ch.isprintable() else "?" for ch in text)[:500]
+        return False, f"{where}: your code raised {text}", diagnoses
+    outputs = [name for name in expected if not name.endswith("_after")]
+    mismatched = []
+    for name in outputs:
+        exp, out = expected[name], got.get(name)
+        if out is None:
+            problems.append(f"{name} missing")
+        elif out.shape != exp.shape:
+            problems.append(f"{name} has shape {out.shape}, expected {exp.shape}")
+            mismatched.append(name)
+        elif not _close(out, exp):
+            problems.append(f"{name} differs {first_mismatch(out, exp)}")
+            mismatched.append(name)
+    if not problems and case["id"] == "nb":
+        nb = _notebook_problem(part, {name: got[name] for name in outputs})
+        if nb:
+            problems.append(nb)
+    if mismatched and max(a.size for a in case["inputs"].values()) <= DIAGNOSE_MAX_SIZE:
+        for name, variant in mistakes(case):
+            if name not in diagnoses and any(n in variant and _close(got[n], variant[n]) for n in mismatched):
+                diagnoses.append(name)
+    if not problems:
+        return True, None, diagnoses
+    return False, f"{where}: " + "; ".join(problems), diagnoses
+
+
+def judge_part(part, cases, expected, child):
+    """Points and feedback for one part from the reference's arrays and the child's ``ChildResult``.
+
+    All or nothing: the part's points when every case passes, else 0. The cases of a part test one
+    behaviour end to end (an output that is right only without stride, or only without ties, is wrong
+    in a network), and the feedback, not partial points, tells how close the student came.
+    """
+    max_points = RUBRIC[part].points
+    n = len(cases)
+    if child.status != "ok":
+        during = next((c["label"] for c in cases if c["id"] == child.last_case), None) if child.status != "flood" else None
+        line = f"the process running your code {child.problem}" + (f", during the check on {during}" if during else "")
+        feedback = [line + "."]
+        if child.output_tail and child.status not in ("timeout", "flood"):
+            feedback.append("last lines of its output: " + child.output_tail[-300:].replace("\n", " | "))
+        return 0.0, feedback, []
+    failures, diagnoses, errors = [], [], set()
+    for case in cases:
+        prefix = case["id"] + "."
+        got = {k[len(prefix):]: v for k, v in child.arrays.items() if k.startswith(prefix)}
+        exp = {k[len(prefix):]: v for k, v in expected.items() if k.startswith(prefix)}
+        ok, message, found = judge_case(part, case, exp, got)
+        for name in found:
+            if name not in diagnoses:
+                diagnoses.append(name)
+        if not ok:
+            failures.append(message)
+            if "error" in got:
+                errors.add(message.split(": your code raised ", 1)[1])
+    if not failures:
+        drawn = sum(case["id"] != "nb" for case in cases)
+        return float(max_points), [f"all {n} checks passed ({drawn} of them on inputs drawn at grading time)"], diagnoses
+    if len(errors) == 1 and len(failures) == n:
+        feedback = [f"every check failed the same way: your code raised {errors.pop()}"]
+    else:
+        feedback = [f"{len(failures)} of {n} checks failed"] + failures[:FEEDBACK_CASES]
+        if len(failures) > FEEDBACK_CASES:
+            feedback.append(f"... and {len(failures) - FEEDBACK_CASES} more")
+    if diagnoses:
+        feedback.append("likely mistake: " + ", ".join(diagnoses))
+    return 0.0, feedback, diagnoses
+
+
+def reference_problems(plan, expected_by_part):
+    """Lines saying where the reference's own run disagrees with the notebook or failed; empty if none."""
+    problems = []
+    for part, cases in plan.items():
+        arrays = expected_by_part[part]
+        for case in cases:
+            prefix = case["id"] + "."
+            got = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if "error" in got:
+                text = bytes(got["error"].astype(np.uint8)).decode("utf-8", "replace")
+                problems.append(f"{part} {case['label']}: the reference raised {text}")
+            elif case["id"] == "nb":
+                nb = _notebook_problem(part, {k: v for k, v in got.items() if not k.endswith("_after")})
+                if nb:
+                    problems.append(f"{part}: the reference prints {nb}")
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------
+# One child run each: the reference (for the expected arrays and the limits) and a submission's part
+# ---------------------------------------------------------------------------------------------------
+
+def run_reference(part, cases, timeout):
+    """The reference's arrays for ``cases``, its wall time and its peak address space (bytes)."""
+    ws = sandbox.make_workspace()
+    try:
+        sandbox.write_job(ws, part, cases)
+        child = sandbox.run_child(ws, timeout=timeout)
+    finally:
+        sandbox.remove_workspace(ws)
+    if child.status != "ok":
+        return {"part": part, "problem": f"the reference's process {child.problem}: {child.output_tail[-300:]}"}
+    peak = float(child.arrays.pop("_meta.vmpeak_kb", np.zeros(1))[0]) * 1024
+    return {"part": part, "arrays": child.arrays, "seconds": child.wall, "peak_bytes": peak, "problem": None}
+
+
+def run_part(submission, part, cases, expected, timeout, memory_bytes):
+    """Grade one part of one submission in its own sandboxed child; a dict for the JSON report."""
+    spec = RUBRIC[part]
+    result = {"points": 0.0, "max": spec.points, "title": spec.title, "feedback": [], "diagnoses": [],
+              "seconds": 0.0, "status": "missing"}
+    path = Path(submission) / "layers" / spec.file
+    if not path.is_file():
+        result["feedback"] = [f"layers/{spec.file} is missing from the submission: 0 points for this part"]
+        return result
+    ws = sandbox.make_workspace({spec.file: path})
+    try:
+        sandbox.write_job(ws, part, cases)
+        child = sandbox.run_child(ws, timeout=timeout, memory_bytes=memory_bytes)
+    finally:
+        sandbox.remove_workspace(ws)
+    points, feedback, diagnoses = judge_part(part, cases, expected, child)
+    result.update(points=points, feedback=feedback, diagnoses=diagnoses, seconds=round(child.wall, 2),
+                  status=child.status)
+    return result

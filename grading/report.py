@@ -1,0 +1,166 @@
+"""What the grader writes: the stdout table, the JSON and CSV files, and the per-function diffs.
+
+The diffs compare each graded function with the reference after a round trip through ``ast`` (parse,
+extract the function, drop its docstring, ``ast.unparse``), so layout, comments and quoting do not
+show and an instructor sees only where the code itself deviates. The student's file is only parsed,
+never executed, here.
+"""
+import ast
+import csv
+import difflib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .rubric import MAX_POINTS, RUBRIC
+
+
+def _strip_docstrings(node):
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and sub.body:
+            first = sub.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                sub.body = sub.body[1:] or [ast.Pass()]
+    return node
+
+
+def find_function(tree, qualname):
+    """The ``def`` named ``qualname`` ("f" or "Class.method") at the top level of a module, or None."""
+    *owner, name = qualname.split(".")
+    scope = tree.body
+    if owner:
+        classes = [n for n in scope if isinstance(n, ast.ClassDef) and n.name == owner[0]]
+        if not classes:
+            return None
+        scope = classes[-1].body
+    found = [n for n in scope if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name]
+    return found[-1] if found else None
+
+
+def normalised_source(source, qualname, filename):
+    """(text, None) with the function's normalised code, or (None, why it has none)."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        return None, f"syntax error in {filename} at line {exc.lineno}: {exc.msg}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"{filename} could not be parsed ({type(exc).__name__})"
+    node = find_function(tree, qualname)
+    if node is None:
+        return None, f"{qualname} is not defined in {filename}"
+    return ast.unparse(_strip_docstrings(node)) + "\n", None
+
+
+def function_diffs(submission, reference):
+    """{qualname: unified diff against the reference, "" when identical, or a one-line problem}."""
+    diffs = {}
+    for part in RUBRIC.values():
+        student_path = Path(submission) / "layers" / part.file
+        reference_text = (Path(reference) / "layers" / part.file).read_text()
+        try:
+            student_text = student_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            student_text = None
+        for qualname in part.functions:
+            ref, _ = normalised_source(reference_text, qualname, f"layers/{part.file}")
+            if student_text is None:
+                diffs[qualname] = f"layers/{part.file} is missing"
+                continue
+            mine, problem = normalised_source(student_text, qualname, f"layers/{part.file}")
+            if problem:
+                diffs[qualname] = problem
+                continue
+            diffs[qualname] = "".join(difflib.unified_diff(
+                ref.splitlines(keepends=True), mine.splitlines(keepends=True),
+                fromfile=f"reference {qualname}", tofile=f"submission {qualname}", n=2))
+    return diffs
+
+
+def _points(x):
+    return f"{x:g}"
+
+
+def total_text(entry):
+    text = f"{_points(entry['points'])}/{entry['max']}"
+    return text + (f" (+{_points(entry['bonus'])} bonus)" if entry.get("bonus") else "")
+
+
+def table(results, seed=None, details=True):
+    """A plain-text table, one row per submission, then one line per lost part."""
+    parts = list(RUBRIC)
+    width = max([len("submission")] + [len(name) for name in results])
+    head = f"{'submission':<{width}}  " + "  ".join(f"{p:>5}" for p in parts) + "  points"
+    rows = [head, "-" * len(head)]
+    for name, entry in results.items():
+        cells = "  ".join(f"{_points(entry['parts'][p]['points']):>5}" for p in parts)
+        rows.append(f"{name:<{width}}  {cells}  {total_text(entry)}")
+    maxes = "  ".join(f"{_points(RUBRIC[p].points):>5}" for p in parts)
+    rows.append(f"{'(max)':<{width}}  {maxes}  {MAX_POINTS}; the parts add up to "
+                f"{sum(p.points for p in RUBRIC.values())}, points above {MAX_POINTS} are a bonus")
+    if details:
+        lost = []
+        for name, entry in results.items():
+            for p in parts:
+                info = entry["parts"][p]
+                if info["points"] < info["max"] and info["feedback"]:
+                    line = info["feedback"][0] if len(info["feedback"]) == 1 else " / ".join(info["feedback"][:2])
+                    line = line if len(line) <= 200 else line[:197] + "..."
+                    if info.get("diagnoses"):
+                        line += f" [likely: {', '.join(info['diagnoses'])}]"
+                    lost.append(f"  {name} {p}: {line}")
+        if lost:
+            rows += ["", "lost points (the full feedback is in --json):"] + lost
+    if seed is not None:
+        rows.append(f"\nrandom checks drawn with seed {seed}")
+    return "\n".join(rows)
+
+
+def _atomic_write(path, text):
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, results):
+    _atomic_write(path, json.dumps(results, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path):
+    """The results already in ``path`` ({} if it does not exist); ValueError if it is not ours."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path} exists but is not a results file ({exc})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and "parts" in v for v in data.values()):
+        raise ValueError(f"{path} exists but is not a results file written by `python -m grading grade`")
+    return data
+
+
+CSV_FIELDS = ["submission", "points", "max", "bonus", *RUBRIC, "seed", "likely mistakes"]
+
+
+def write_csv(path, results):
+    import io
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
+    writer.writeheader()
+    for name, entry in results.items():
+        row = {"submission": name, "points": entry["points"], "max": entry["max"],
+               "bonus": entry.get("bonus", 0.0), "seed": entry.get("seed", "")}
+        mistakes = []
+        for part in RUBRIC:
+            row[part] = entry["parts"][part]["points"]
+            mistakes += [f"{part}: {d}" for d in entry["parts"][part].get("diagnoses", [])]
+        row["likely mistakes"] = "; ".join(mistakes)
+        writer.writerow(row)
+    _atomic_write(path, out.getvalue())

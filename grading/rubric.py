@@ -1,0 +1,21 @@
+"""The rubric: what each exercise part is worth and which code it grades. Edit this table to re-weight.
+
+The notebook's heading announces 6 points while the parts add up to 7: a submission is graded out of
+``MAX_POINTS`` = 6 and whatever it earns above that is a bonus (a full solution scores 7/6).
+"""
+from collections import namedtuple
+
+Part = namedtuple("Part", "points file functions title")
+
+RUBRIC = {
+    "9.3.a": Part(1, "utils.py", ("zero_padding",), "zero padding"),
+    "9.3.b": Part(1, "Maxpool2D.py", ("Maxpool2D.__call__",), "max pooling, forward"),
+    "9.3.c": Part(2, "Maxpool2D.py", ("Maxpool2D.create_mask", "Maxpool2D.grad"), "max pooling, backward"),
+    "9.3.d": Part(1, "Conv2D.py", ("Conv2D.__call__",), "convolution, forward"),
+    "9.3.e": Part(2, "Conv2D.py", ("Conv2D.grad",), "convolution, backward"),
+}
+
+MAX_POINTS = 6
+
+# The three files a submission hands in, under its layers/ folder.
+STUDENT_FILES = ("utils.py", "Maxpool2D.py", "Conv2D.py")
