@@ -1,0 +1,1 @@
+"""Student submissions written for testing the grader: ``from submissions.corpus import build, SUBMISSIONS``."""

@@ -1,0 +1,285 @@
+"""Submissions written for testing the grader: common bugs, correct alternatives, hostile code.
+
+A bug is the reference with one textual mutation (``old -> new``) applied inside the student
+region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``) of one function, so the corpus follows the
+reference as it changes; a mutation whose ``old`` text is no longer there exactly once raises
+``MutationError`` instead of silently producing a correct "bug". Correct alternatives and hostile
+submissions are hand-written files in ``files/<name>/layers/``; the files an entry does not provide
+are copied from the reference.
+
+    build(dest, names=None) -> {name: Submission}
+        writes dest/<name>/layers/{utils.py, Maxpool2D.py, Conv2D.py} for each selected entry.
+
+Each entry says what a correct grader must do with it:
+
+- ``lose``: the parts that must lose points (for hostile entries: the parts they attack, which must
+  score 0). Every other part keeps full marks, except
+- ``may_also_lose``: parts that call the broken code (Conv2D calls ``zero_padding``; ``grad`` needs a
+  forward pass first). Whether they lose points depends on how the grader isolates parts, so a test
+  accepts either outcome for them.
+- ``diagnosis``: for bugs, the known mistake the grader's feedback should name (one of ``DIAGNOSES``),
+  or None where no listed name fits.
+"""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]  # tests/submissions/corpus.py -> the repository root
+FILES = HERE / "files"
+GRADED_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
+PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
+KINDS = ("bug", "correct", "hostile")
+# The grader names these mistakes in its feedback; the strings must match its own exactly.
+DIAGNOSES = (
+    "stride ignored",
+    "= instead of +=",
+    "padding not removed",
+    "p:-p with p = 0",
+    "flipped kernel",
+    "gradient sent to every tied maximum",
+    "averaged instead of summed",
+    "input modified in place",
+)
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+# 9.3.d's printed mean (issue 2's contract). test_corpus.py checks it against the reference's own
+# output, so a change of the reference cannot leave this value behind unnoticed.
+NOTEBOOK_CONV_Z_MEAN = 0.0073662670154698556
+
+
+class MutationError(ValueError):
+    """A mutation no longer fits the reference: update the corpus along with the reference."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """Replace ``old`` by ``new`` in the student region of ``scope`` (``"Class.method"`` or ``"function"``)."""
+
+    file: str
+    scope: str
+    old: str
+    new: str
+
+    def apply(self, source):
+        """Return ``source`` mutated; raise ``MutationError`` unless ``old`` occurs exactly once there."""
+        start, end = _solution_region(source, self.scope, self.file)
+        region = source[start:end]
+        count = region.count(self.old)
+        if count != 1:
+            raise MutationError(
+                f"{self.file} {self.scope}: expected {self.old!r} exactly once in the student region, "
+                f"found it {count} times — the reference changed; update tests/submissions/corpus.py"
+            )
+        mutated = source[:start] + region.replace(self.old, self.new) + source[end:]
+        try:
+            ast.parse(mutated)
+        except SyntaxError as error:
+            raise MutationError(f"{self.file} {self.scope}: {self.old!r} -> {self.new!r} breaks the syntax: {error}")
+        return mutated
+
+
+def _solution_region(source, scope, file):
+    """Character span of the one student region inside the function ``scope`` of ``source``."""
+    node = _find_function(ast.parse(source), scope)
+    if node is None:
+        raise MutationError(f"{file}: no function {scope} — the reference changed; update the corpus")
+    lines = source.splitlines(keepends=True)
+    first = sum(len(line) for line in lines[: node.lineno - 1])
+    last = sum(len(line) for line in lines[: node.end_lineno])
+    body = source[first:last]
+    if body.count(BEGIN) != 1 or body.count(END) != 1 or body.index(BEGIN) > body.index(END):
+        raise MutationError(f"{file} {scope}: expected exactly one {BEGIN} ... {END} region")
+    return first + body.index(BEGIN) + len(BEGIN), first + body.index(END)
+
+
+def _find_function(tree, scope):
+    *classes, name = scope.split(".")
+    body = tree.body
+    for class_name in classes:
+        body = next((n.body for n in body if isinstance(n, ast.ClassDef) and n.name == class_name), [])
+    return next((n for n in body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+
+
+@dataclass
+class Submission:
+    """One submission: ``kind`` in KINDS, ``lose`` / ``may_also_lose`` part ids, ``diagnosis`` in DIAGNOSES
+    or None; a bug has ``mutations`` of the reference, the other kinds their files in ``files_dir``."""
+
+    name: str
+    kind: str
+    lose: list
+    diagnosis: str | None
+    description: str
+    may_also_lose: list = field(default_factory=list)
+    mutations: list = field(default_factory=list)
+
+    @property
+    def files_dir(self):
+        """Hand-written files of this entry (correct and hostile kinds), laid out like a submission."""
+        return FILES / self.name
+
+    def sources(self):
+        """``{relative path: text}`` of the three graded files of this submission."""
+        result = reference_sources()
+        for relative in GRADED_FILES:
+            own = self.files_dir / relative
+            if own.is_file():
+                result[relative] = own.read_text()
+        for mutation in self.mutations:
+            result[mutation.file] = mutation.apply(result[mutation.file])
+        return result
+
+
+def reference_sources():
+    """``{relative path: text}`` of the reference's three graded files, read from the repository."""
+    return {relative: (REPO / relative).read_text() for relative in GRADED_FILES}
+
+
+def build(dest, names=None):
+    """Write the submissions ``names`` (all by default) as ``dest/<name>/layers/*.py``.
+
+    Returns ``{name: Submission}`` for what was written; an unknown name raises ``KeyError``.
+    """
+    by_name = {entry.name: entry for entry in SUBMISSIONS}
+    names = list(by_name) if names is None else list(names)
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        raise KeyError(f"no submission named {unknown} in the corpus; known: {sorted(by_name)}")
+    written = {}
+    for name in names:
+        entry = by_name[name]
+        for relative, text in entry.sources().items():
+            path = Path(dest) / name / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        written[name] = entry
+    return written
+
+
+def _bug(name, lose, diagnosis, description, *mutations, may_also_lose=()):
+    return Submission(name, "bug", list(lose), diagnosis, description, list(may_also_lose), list(mutations))
+
+
+def _correct(name, description):
+    return Submission(name, "correct", [], None, description)
+
+
+def _hostile(name, lose, description, may_also_lose=()):
+    return Submission(name, "hostile", list(lose), None, description, list(may_also_lose))
+
+
+POOL, CONV, UTILS = "layers/Maxpool2D.py", "layers/Conv2D.py", "layers/utils.py"
+NUMPY_PAD = "np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0))"
+# Conv2D calls zero_padding in forward and backward, so a broken zero_padding may cost those too.
+NEEDS_PADDING = ("9.3.d", "9.3.e")
+
+SUBMISSIONS = [
+    # --- bugs: one mistake each, in the part(s) named by `lose` ---
+    _bug("maxpool_forward_stride_ignored", ["9.3.b"], "stride ignored",
+         "Maxpool2D.__call__ starts every window at (h, w) instead of (h*s, w*s)",
+         Mutation(POOL, "Maxpool2D.__call__", "h0 = h * s", "h0 = h"),
+         Mutation(POOL, "Maxpool2D.__call__", "w0 = w * s", "w0 = w")),
+    _bug("maxpool_grad_stride_ignored", ["9.3.c"], "stride ignored",
+         "Maxpool2D.grad ignores the stride while the forward pass uses it",
+         Mutation(POOL, "Maxpool2D.grad", "h0 = h * s", "h0 = h"),
+         Mutation(POOL, "Maxpool2D.grad", "w0 = w * s", "w0 = w")),
+    _bug("conv_forward_stride_ignored", ["9.3.d"], "stride ignored",
+         "Conv2D.__call__ starts every window at (h, w) instead of (h*s, w*s)",
+         Mutation(CONV, "Conv2D.__call__", "h0 = h * s", "h0 = h"),
+         Mutation(CONV, "Conv2D.__call__", "w0 = w * s", "w0 = w")),
+    _bug("conv_backward_stride_ignored", ["9.3.e"], "stride ignored",
+         "Conv2D.grad ignores the stride while the forward pass uses it",
+         Mutation(CONV, "Conv2D.grad", "h0 = h * s", "h0 = h"),
+         Mutation(CONV, "Conv2D.grad", "w0 = w * s", "w0 = w")),
+    _bug("maxpool_grad_assign", ["9.3.c"], "= instead of +=",
+         "Maxpool2D.grad overwrites dX, so overlapping windows keep only the last gradient",
+         Mutation(POOL, "Maxpool2D.grad", "dX[i, h0:h1, w0:w1, c] += mask", "dX[i, h0:h1, w0:w1, c] = mask")),
+    _bug("conv_grad_assign_dX", ["9.3.e"], "= instead of +=",
+         "Conv2D.grad overwrites dX_pad instead of accumulating every window's and filter's share",
+         Mutation(CONV, "Conv2D.grad", "dX_pad[i, h0:h1, w0:w1, :] += self.W",
+                  "dX_pad[i, h0:h1, w0:w1, :] = self.W")),
+    _bug("conv_grad_p_minus_p", ["9.3.e"], "p:-p with p = 0",
+         "Conv2D.grad removes the padding with p:-p, an empty slice when padding is 0",
+         Mutation(CONV, "Conv2D.grad", "dX = dX_pad[:, p:p + H, p:p + W, :]", "dX = dX_pad[:, p:-p, p:-p, :]")),
+    _bug("conv_grad_padding_not_removed", ["9.3.e"], "padding not removed",
+         "Conv2D.grad returns dX_pad, shaped like the padded input",
+         Mutation(CONV, "Conv2D.grad", "dX = dX_pad[:, p:p + H, p:p + W, :]", "dX = dX_pad")),
+    _bug("conv_flipped_kernel", ["9.3.d"], "flipped kernel",
+         "Conv2D.__call__ flips the filter (true convolution) instead of cross-correlating",
+         Mutation(CONV, "Conv2D.__call__", "self.W[:, :, :, c]) + self.b[c]", "self.W[::-1, ::-1, :, c]) + self.b[c]")),
+    _bug("mask_every_tied_maximum", ["9.3.c"], "gradient sent to every tied maximum",
+         "create_mask marks every entry equal to the maximum, so a tie counts the gradient twice",
+         Mutation(POOL, "Maxpool2D.create_mask", "mask[np.unravel_index(np.argmax(window), window.shape)] = 1",
+                  "mask[window == np.max(window)] = 1")),
+    _bug("conv_dW_averaged", ["9.3.e"], "averaged instead of summed",
+         "Conv2D.grad divides dW by the batch size",
+         Mutation(CONV, "Conv2D.grad", "dW[:, :, :, c] += X_pad[i, h0:h1, w0:w1, :] * g",
+                  "dW[:, :, :, c] += X_pad[i, h0:h1, w0:w1, :] * g / m")),
+    _bug("conv_db_averaged", ["9.3.e"], "averaged instead of summed",
+         "Conv2D.grad divides db by the batch size",
+         Mutation(CONV, "Conv2D.grad", "db[c] += g", "db[c] += g / m")),
+    _bug("conv_grad_no_bias", ["9.3.e"], None,
+         "Conv2D.grad forgets the bias gradient: db stays zeros (dX and dW are right)",
+         Mutation(CONV, "Conv2D.grad", "\n                        db[c] += g", "")),
+    _bug("zero_padding_channel_axis", ["9.3.a"], None,
+         "zero_padding also pads the channel axis",
+         Mutation(UTILS, "zero_padding", NUMPY_PAD, "np.pad(X, ((0, 0), (pad, pad), (pad, pad), (pad, pad))"),
+         may_also_lose=NEEDS_PADDING),
+    _bug("zero_padding_batch_axis", ["9.3.a"], None,
+         "zero_padding also pads the batch axis, adding all-zero images",
+         Mutation(UTILS, "zero_padding", NUMPY_PAD, "np.pad(X, ((pad, pad), (pad, pad), (pad, pad), (0, 0))"),
+         may_also_lose=NEEDS_PADDING),
+    _bug("zero_padding_pad_plus_one", ["9.3.a"], None,
+         "zero_padding pads pad + 1 zeros on each side",
+         Mutation(UTILS, "zero_padding", NUMPY_PAD,
+                  "np.pad(X, ((0, 0), (pad + 1, pad + 1), (pad + 1, pad + 1), (0, 0))"),
+         may_also_lose=NEEDS_PADDING),
+    # Z is computed first, then the caller's X is doubled: a power of two keeps every window's order
+    # and ties exactly, so Z and the gradient (through the cached copy) stay right and only the
+    # "input unchanged" check can catch it. A grader that passes read-only inputs makes the forward
+    # pass raise instead, which may also cost 9.3.c.
+    _bug("maxpool_input_modified", ["9.3.b"], "input modified in place",
+         "Maxpool2D.__call__ rescales the caller's X in place after computing Z",
+         Mutation(POOL, "Maxpool2D.__call__", "Z[i, h, w, c] = np.max(X[i, h0:h1, w0:w1, c])\n",
+                  "Z[i, h, w, c] = np.max(X[i, h0:h1, w0:w1, c])\n        X *= 2\n"),
+         may_also_lose=["9.3.c"]),
+    # Right shape for every input and the notebook's printed mean: passes a mean-only notebook check,
+    # fails on any fresh input.
+    _bug("conv_hardcoded_output", ["9.3.d"], None,
+         "Conv2D.__call__ returns the notebook's printed mean everywhere",
+         Mutation(CONV, "Conv2D.__call__",
+                  "Z[i, h, w, c] = np.sum(X_pad[i, h0:h1, w0:w1, :] * self.W[:, :, :, c]) + self.b[c]",
+                  f"Z[i, h, w, c] = {NOTEBOOK_CONV_Z_MEAN!r}")),
+    # --- correct alternatives: full marks ---
+    _correct("correct_two_loops",
+             "Maxpool2D and Conv2D loop over output rows and columns only, vectorized over examples and "
+             "channels (np.max over axes, np.tensordot)"),
+    _correct("correct_vectorized",
+             "no Python loops: sliding_window_view + einsum, scatter-add with np.add.at; create_mask "
+             "compares flat positions with np.argmax"),
+    _correct("correct_channels_outermost",
+             "the four loops in another order: channels/filters outermost, then examples, rows, columns"),
+    _correct("correct_slice_padding", "zero_padding by slice assignment into a zeros array instead of np.pad"),
+    _correct("correct_flat_mask", "create_mask sets the flat position np.argmax gives, then reshapes"),
+    # --- hostile: must score 0 in `lose`, be survived in bounded time, keep the other parts intact ---
+    _hostile("hostile_infinite_loop", ["9.3.d"], "Conv2D.__call__ never returns (while True)",
+             may_also_lose=["9.3.e"]),
+    _hostile("hostile_os_exit", ["9.3.c"], "Maxpool2D.grad calls os._exit(0): the process ends with status 0"),
+    _hostile("hostile_sys_exit_import", ["9.3.a"],
+             "layers/utils.py calls sys.exit() at import, before zero_padding is defined; the reference "
+             "layers/__init__.py and Conv2D.py import it, so any part may fail to import",
+             may_also_lose=["9.3.b", "9.3.c", "9.3.d", "9.3.e"]),
+    _hostile("hostile_numpy_patch", list(PARTS),
+             "every file patches numpy's comparisons (allclose, isclose, array_equal, testing), print and "
+             "pytest at import, and every function returns zeros of the right shape"),
+    # The issue: "100 MB of printing costs only that part" — the output is right, the flood costs it.
+    _hostile("hostile_output_flood", ["9.3.b"], "Maxpool2D.__call__ prints 100 MB, then returns the right Z",
+             may_also_lose=["9.3.c"]),
+    # One 50 GiB np.ones: a grader without a memory limit on a machine that large would hand it over.
+    _hostile("hostile_huge_alloc", ["9.3.d"], "Conv2D.__call__ allocates and fills 50 GiB before computing Z",
+             may_also_lose=["9.3.e"]),
+]

@@ -1,0 +1,47 @@
+"""Hostile: Maxpool2D.grad ends the whole process with status 0, as if all had gone well.
+
+The forward pass is right, so only 9.3.c may be lost.
+"""
+import os
+
+import numpy as np
+
+from .validation import check_forward_done, check_gradient, check_images, check_int, check_window_fits
+
+
+class Maxpool2D:
+    def __init__(self, kernel_size=2, stride=1):
+        self.kernel_size = check_int("Maxpool2D", "kernel_size", kernel_size, minimum=1)
+        self.stride = check_int("Maxpool2D", "stride", stride, minimum=1)
+        self.cache = None
+
+    def __call__(self, X):
+        check_images("Maxpool2D", X)
+        check_window_fits("Maxpool2D", X, self.kernel_size)
+        k, s = self.kernel_size, self.stride
+        m, H, W, C = X.shape
+        H_out = (H - k) // s + 1
+        W_out = (W - k) // s + 1
+        ### BEGIN SOLUTION
+        Z = np.zeros((m, H_out, W_out, C))
+        for i in range(m):
+            for h in range(H_out):
+                for w in range(W_out):
+                    for c in range(C):
+                        Z[i, h, w, c] = np.max(X[i, h * s:h * s + k, w * s:w * s + k, c])
+        ### END SOLUTION
+        self.cache = X.copy()
+        return Z
+
+    def create_mask(self, window):
+        window = np.asarray(window)
+        ### BEGIN SOLUTION
+        mask = np.zeros(window.shape)
+        mask[np.unravel_index(np.argmax(window), window.shape)] = 1
+        ### END SOLUTION
+        return mask
+
+    def grad(self, in_gradient):
+        ### BEGIN SOLUTION
+        os._exit(0)
+        ### END SOLUTION
