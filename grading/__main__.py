@@ -16,6 +16,7 @@ import secrets
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -78,11 +79,39 @@ def _pool(jobs):
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
 
-def reference_run(pool, plan):
-    """({part: expected arrays}, {part: (timeout, memory bytes)} before limits are scaled)."""
-    futures = [pool.submit(checks.run_reference, part, cases, REFERENCE_TIMEOUT) for part, cases in plan.items()]
-    runs = {f.result()["part"]: f.result() for f in futures}
-    failed = [run["problem"] for run in runs.values() if run["problem"]]
+BROKEN = object()
+
+
+def run_tasks(tasks, jobs, on_result):
+    """Run ``tasks`` ({key: (function, args)}) in a process pool, calling ``on_result(key, result)`` as
+    each finishes. A child could kill the worker that waits for it (same user); the pool then breaks,
+    and what is left runs again one task per pool, so the culprit alone gets ``BROKEN``."""
+    remaining, solo = dict(tasks), False
+    while remaining:
+        batch = list(remaining.items())[:1] if solo else list(remaining.items())
+        with _pool(1 if solo else min(jobs, len(batch))) as pool:
+            futures = {pool.submit(function, *args): key for key, (function, args) in batch}
+            try:
+                for future in as_completed(futures):
+                    key = futures[future]
+                    result = future.result()
+                    del remaining[key]
+                    on_result(key, result)
+            except BrokenProcessPool:
+                if solo:
+                    key = batch[0][0]
+                    del remaining[key]
+                    on_result(key, BROKEN)
+                solo = True
+
+
+def reference_run(plan, jobs):
+    """({part: expected arrays}, {part: (seconds, peak bytes)}) from the reference run in the sandbox."""
+    runs = {}
+    tasks = {part: (checks.run_reference, (part, cases, REFERENCE_TIMEOUT)) for part, cases in plan.items()}
+    run_tasks(tasks, jobs, runs.__setitem__)
+    failed = [f"{part}: the grading worker died" if run is BROKEN else run["problem"]
+              for part, run in runs.items() if run is BROKEN or run["problem"]]
     if failed:
         raise GradingError("the reference failed in the sandbox: " + "; ".join(failed))
     expected = {part: run["arrays"] for part, run in runs.items()}
@@ -125,47 +154,45 @@ def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, 
 
     plan = checks.make_plan(seed, notebook_conv=notebook_conv)
     started = time.monotonic()
-    with _pool(jobs) as pool:
-        expected, measured = reference_run(pool, plan)
-        part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
-                       for part, (seconds, peak) in measured.items()}
-        # One task per distinct (part, file content); every submission sharing it waits on that task.
-        waiting, futures, missing = {}, {}, {}
-        for path in todo:
-            name = path.resolve().name
-            for part, spec in RUBRIC.items():
-                digest = hashes[name][spec.file]
-                if digest is None:
-                    missing[(name, part)] = checks.run_part(path, part, [], {}, 0, 0)
-                    continue
-                key = (part, digest)
-                if key not in futures:
-                    timeout, memory = part_limits[part]
-                    futures[key] = pool.submit(checks.run_part, path, part, plan[part], expected[part], timeout, memory)
-                waiting.setdefault(key, []).append(name)
-        pending = {path.resolve().name: {p for p in RUBRIC if (path.resolve().name, p) not in missing} for path in todo}
-        parts_done = {path.resolve().name: {} for path in todo}
-        for (name, part), result in missing.items():
-            parts_done[name][part] = result
-        bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
-        finish = [name for name, left in pending.items() if not left]
-        by_future = {future: key for key, future in futures.items()}
-        for future in as_completed(by_future):
-            part, _ = key = by_future[future]
-            result = future.result()
-            for name in waiting[key]:
-                parts_done[name][part] = dict(result)
-                pending[name].discard(part)
-                if not pending[name]:
-                    finish.append(name)
-            for name in finish:
-                _store(name, parts_done[name], hashes[name], seed, todo, results, json_path)
-                bar.update(1)
-            finish = []
-        for name in finish:
+    expected, measured = reference_run(plan, jobs)
+    part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
+                   for part, (seconds, peak) in measured.items()}
+    # One task per distinct (part, file content); every submission sharing it waits on that task.
+    tasks, waiting = {}, {}
+    parts_done = {path.resolve().name: {} for path in todo}
+    for path in todo:
+        name = path.resolve().name
+        for part, spec in RUBRIC.items():
+            digest = hashes[name][spec.file]
+            if digest is None:
+                parts_done[name][part] = checks.run_part(path, part, [], {}, 0, 0)
+                continue
+            key = (part, digest)
+            if key not in tasks:
+                timeout, memory = part_limits[part]
+                tasks[key] = (checks.run_part, (path, part, plan[part], expected[part], timeout, memory))
+            waiting.setdefault(key, []).append(name)
+    bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
+
+    def store_if_complete(name):
+        if len(parts_done[name]) == len(RUBRIC):
             _store(name, parts_done[name], hashes[name], seed, todo, results, json_path)
             bar.update(1)
-        bar.close()
+
+    def on_result(key, result):
+        part = key[0]
+        if result is BROKEN:
+            result = {"points": 0.0, "max": RUBRIC[part].points, "title": RUBRIC[part].title, "diagnoses": [],
+                      "feedback": ["the grader's worker process died while your code ran (was it killed?)"],
+                      "seconds": 0.0, "status": "broken"}
+        for name in waiting[key]:
+            parts_done[name][part] = dict(result)
+            store_if_complete(name)
+
+    for name in parts_done:
+        store_if_complete(name)  # submissions whose every file is missing
+    run_tasks(tasks, jobs, on_result)
+    bar.close()
     print(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s; limits per part: "
           + ", ".join(f"{p} {t:.1f} s" for p, (t, _) in part_limits.items())
           + f", {limits.memory_mb:g} MB above the reference's peak", file=sys.stderr)
@@ -206,6 +233,7 @@ def build_parser():
     grade.add_argument("--quick", action="store_true",
                        help="leave out the notebook's two large Conv2D cells (smoke runs; not for marks)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.grade = grade  # its usage line goes with the errors found after parsing
     release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)
     release.add_argument("rest", nargs=argparse.REMAINDER)
     return parser
@@ -218,6 +246,7 @@ def main(argv=None):
         return release_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
+    parser = parser.grade
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.time_factor <= 0 or args.time_floor <= 0 or args.memory_mb <= 0:

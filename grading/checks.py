@@ -446,7 +446,11 @@ def run_part(submission, part, cases, expected, timeout, memory_bytes):
         child = sandbox.run_child(ws, timeout=timeout, memory_bytes=memory_bytes)
     finally:
         sandbox.remove_workspace(ws)
-    points, feedback, diagnoses = judge_part(part, cases, expected, child)
+    try:
+        points, feedback, diagnoses = judge_part(part, cases, expected, child)
+    except Exception as exc:  # noqa: BLE001 - a grader bug must cost one part, not the batch, and show
+        points, feedback, diagnoses = 0.0, [f"the grader could not judge the results ({type(exc).__name__}: {exc}); "
+                                            "please report this to your instructor"], []
     result.update(points=points, feedback=feedback, diagnoses=diagnoses, seconds=round(child.wall, 2),
                   status=child.status)
     return result

@@ -1,0 +1,427 @@
+"""The grader (``python -m grading grade``): verdicts on the reference, the unsolved release and the corpus
+of written-for-the-tests submissions, the sandbox, the reports and the command line.
+
+The corpus is graded once per session through the parallel batch path, with ``--quick`` (the notebook's
+two large Conv2D cells left out; the reference and the unsolved release are graded with them) and
+short time limits, so the whole file stays well under two minutes on two cores.
+"""
+import csv
+import io
+import json
+import re
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grading import checks, report, sandbox
+from grading.__main__ import Limits, grade_batch, main
+from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+from layers import Conv2D, Maxpool2D
+
+try:
+    from submissions.corpus import SUBMISSIONS, build
+except ImportError:  # the corpus is written separately; without it only its tests are skipped
+    SUBMISSIONS, build = [], None
+
+REPO = Path(__file__).resolve().parents[1]
+TEST_LIMITS = Limits(time_factor=5.0, time_floor=5.0, memory_mb=300.0)
+LIMIT_ARGS = ["--time-factor", "5", "--time-floor", "5", "--memory-mb", "300", "--no-progress"]
+FULL = sum(part.points for part in RUBRIC.values())
+
+# Appended to a file: every comparison numpy offers says "equal", print is silenced. It runs only in the
+# sandboxed child, so it must change nothing.
+NUMPY_PATCH = '''
+
+import builtins as _builtins
+import numpy as _np
+_np.allclose = lambda *args, **kwargs: True
+_np.array_equal = lambda *args, **kwargs: True
+_np.isclose = lambda a, b, *args, **kwargs: _np.ones(_np.broadcast(_np.asarray(a), _np.asarray(b)).shape, dtype=bool)
+_np.testing.assert_allclose = lambda *args, **kwargs: None
+_builtins.print = lambda *args, **kwargs: None
+'''
+
+
+def copy_reference(dest):
+    (dest / "layers").mkdir(parents=True)
+    for name in STUDENT_FILES:
+        shutil.copyfile(REPO / "layers" / name, dest / "layers" / name)
+    return dest
+
+
+def unsolve(folder):
+    """The release as a student gets it: every solution region replaced by a NotImplementedError."""
+    region = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n.*?### END SOLUTION", re.S | re.M)
+    for name in STUDENT_FILES:
+        path = folder / "layers" / name
+        text, count = region.subn(lambda m: f"{m.group(1)}raise NotImplementedError('{name}: not implemented')",
+                                  path.read_text())
+        assert count >= 1, f"no solution region in {name}"
+        path.write_text(text)
+    return folder
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reference and unsolved release, graded with the notebook's cells
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def full_batch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    reference = copy_reference(root / "subs" / "reference")
+    unsolved = unsolve(copy_reference(root / "subs" / "unsolved"))
+    json_path, csv_path = root / "results.json", root / "results.csv"
+    out = io.StringIO()
+    results = grade_batch([reference, unsolved], json_path=json_path, csv_path=csv_path, limits=TEST_LIMITS,
+                          progress=False, out=out)
+    return {"results": results, "json": json_path, "csv": csv_path, "stdout": out.getvalue(),
+            "reference": reference, "unsolved": unsolved, "root": root}
+
+
+def test_reference_scores_full_marks_with_the_bonus(full_batch):
+    entry = full_batch["results"]["reference"]
+    assert entry["points"] == FULL == 7 and entry["max"] == MAX_POINTS == 6 and entry["bonus"] == 1
+    for part, spec in RUBRIC.items():
+        info = entry["parts"][part]
+        assert info["points"] == spec.points, (part, info["feedback"])
+        assert info["diagnoses"] == []
+    assert all(diff == "" for diff in entry["diff"].values()), entry["diff"]
+
+
+def test_reference_is_checked_on_the_notebook_cells_and_fresh_inputs(full_batch):
+    seed = full_batch["results"]["reference"]["seed"]
+    plan = checks.make_plan(seed)
+    for part, cases in plan.items():
+        assert cases[0]["id"] == "nb", part
+        assert len(cases) >= 5
+    feedback = full_batch["results"]["reference"]["parts"]["9.3.e"]["feedback"][0]
+    assert f"all {len(plan['9.3.e'])} checks passed" in feedback
+
+
+def test_unsolved_release_scores_zero_with_the_not_implemented_message(full_batch):
+    entry = full_batch["results"]["unsolved"]
+    assert entry["points"] == 0 and entry["bonus"] == 0
+    for part, info in entry["parts"].items():
+        assert info["points"] == 0
+        assert "NotImplementedError" in " ".join(info["feedback"]), (part, info["feedback"])
+
+
+def test_json_has_the_documented_shape(full_batch):
+    data = json.loads(full_batch["json"].read_text())
+    assert set(data) == {"reference", "unsolved"}
+    for entry in data.values():
+        assert isinstance(entry["points"], float) and entry["max"] == 6
+        assert isinstance(entry["bonus"], float) and isinstance(entry["seed"], int)
+        assert list(entry["parts"]) == list(RUBRIC)
+        for part, info in entry["parts"].items():
+            assert isinstance(info["points"], float) and info["max"] == RUBRIC[part].points
+            assert info["feedback"] and all(isinstance(line, str) for line in info["feedback"])
+        assert set(entry["diff"]) == {f for spec in RUBRIC.values() for f in spec.functions}
+
+
+def test_csv_has_one_row_per_submission(full_batch):
+    rows = list(csv.DictReader(full_batch["csv"].open()))
+    assert [row["submission"] for row in rows] == ["reference", "unsolved"]
+    assert list(rows[0]) == report.CSV_FIELDS
+    assert float(rows[0]["points"]) == 7 and float(rows[0]["bonus"]) == 1 and float(rows[1]["9.3.e"]) == 0
+
+
+def test_stdout_table_names_every_submission_and_the_bonus(full_batch):
+    text = full_batch["stdout"]
+    assert re.search(r"^reference\s+1\s+1\s+2\s+1\s+2\s+7/6 \(\+1 bonus\)$", text, re.M), text
+    assert re.search(r"^unsolved\s+0\s+0\s+0\s+0\s+0\s+0/6$", text, re.M), text
+    assert "seed" in text
+
+
+def test_rerun_skips_graded_submissions_and_redo_grades_again(full_batch, tmp_path, capsys):
+    json_path = tmp_path / "results.json"
+    shutil.copyfile(full_batch["json"], json_path)
+    before = json_path.read_bytes()
+    subs = [str(full_batch["reference"]), str(full_batch["unsolved"])]
+    assert main(["grade", "--json", str(json_path), *LIMIT_ARGS, *subs]) == 0
+    assert "2 submission(s) already graded" in capsys.readouterr().out
+    assert json_path.read_bytes() == before
+    old_seed = json.loads(before)["reference"]["seed"]
+    assert main(["grade", "--json", str(json_path), "--redo", "--quick", "--seed", "7", *LIMIT_ARGS,
+                 str(full_batch["unsolved"])]) == 0
+    data = json.loads(json_path.read_text())
+    assert data["unsolved"]["seed"] == 7 and data["unsolved"]["points"] == 0
+    assert data["reference"]["seed"] == old_seed, "a submission not named was graded again"
+
+
+def test_a_changed_file_is_graded_again_without_redo(full_batch, tmp_path, capsys):
+    json_path = tmp_path / "results.json"
+    shutil.copyfile(full_batch["json"], json_path)
+    changed = copy_reference(tmp_path / "reference")
+    with open(changed / "layers" / "utils.py", "a") as f:
+        f.write("\n# edited after grading\n")
+    assert main(["grade", "--json", str(json_path), "--quick", "--seed", "11", *LIMIT_ARGS, str(changed)]) == 0
+    data = json.loads(json_path.read_text())
+    assert data["reference"]["seed"] == 11 and data["reference"]["points"] == 7
+    assert data["unsolved"]["seed"] != 11
+
+
+# ---------------------------------------------------------------------------------------------------
+# The corpus: bugs, correct alternatives, hostile code
+# ---------------------------------------------------------------------------------------------------
+
+BY_NAME = {entry.name: entry for entry in SUBMISSIONS}
+needs_corpus = pytest.mark.skipif(not SUBMISSIONS, reason="tests/submissions/corpus.py is not there yet")
+
+
+@pytest.fixture(scope="module")
+def corpus_batch(tmp_path_factory):
+    if not SUBMISSIONS:
+        pytest.skip("tests/submissions/corpus.py is not there yet")
+    root = tmp_path_factory.mktemp("corpus")
+    build(root)
+    # Numpy patching must change no verdict: the reference and a bug, each with the patch appended.
+    patched = copy_reference(root / "patched_reference")
+    build(root / "tmp", ["conv_flipped_kernel"])
+    shutil.copytree(root / "tmp" / "conv_flipped_kernel", root / "patched_flipped_kernel")
+    shutil.rmtree(root / "tmp")
+    for folder in (patched, root / "patched_flipped_kernel"):
+        for name in STUDENT_FILES:
+            with open(folder / "layers" / name, "a") as f:
+                f.write(NUMPY_PATCH)
+    # A missing file costs its parts only.
+    missing = copy_reference(root / "missing_conv")
+    (missing / "layers" / "Conv2D.py").unlink()
+    started = time.monotonic()
+    results = grade_batch(sorted(p for p in root.iterdir() if p.is_dir()), limits=TEST_LIMITS, notebook_conv=False,
+                          progress=False, out=io.StringIO())
+    return {"results": results, "seconds": time.monotonic() - started}
+
+
+def _check_points(entry, result):
+    for part, spec in RUBRIC.items():
+        got = result["parts"][part]["points"]
+        if part in entry.lose:
+            assert got < spec.points, f"{entry.name} should lose points in {part}: {result['parts'][part]['feedback']}"
+        elif part not in entry.may_also_lose:
+            assert got == spec.points, f"{entry.name} should keep {part}: {result['parts'][part]['feedback']}"
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "bug"])
+def test_each_bug_loses_points_in_its_part_only_and_is_named(corpus_batch, name):
+    entry, result = BY_NAME[name], corpus_batch["results"][name]
+    _check_points(entry, result)
+    if entry.diagnosis is not None:
+        lost = [result["parts"][p] for p in entry.lose]
+        assert any(entry.diagnosis in info["diagnoses"] for info in lost), [info["feedback"] for info in lost]
+        assert any(entry.diagnosis in " ".join(info["feedback"]) for info in lost)
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "correct"])
+def test_each_correct_alternative_keeps_full_marks(corpus_batch, name):
+    result = corpus_batch["results"][name]
+    assert result["points"] == FULL, {p: i["feedback"] for p, i in result["parts"].items() if i["points"] < i["max"]}
+
+
+@needs_corpus
+@pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "hostile"])
+def test_each_hostile_submission_is_survived_in_bounded_time_without_points(corpus_batch, name):
+    entry, result = BY_NAME[name], corpus_batch["results"][name]
+    for part in entry.lose:
+        assert result["parts"][part]["points"] == 0, (part, result["parts"][part]["feedback"])
+    _check_points(entry, result)
+    bound = TEST_LIMITS.time_factor * 5 + TEST_LIMITS.time_floor + 5
+    assert all(info["seconds"] <= bound for info in result["parts"].values())
+
+
+@needs_corpus
+def test_hostile_code_leaves_the_grading_process_alone(corpus_batch):
+    assert corpus_batch["seconds"] < 240
+    assert np.allclose(0.0, 1.0) is False and not np.array_equal([0], [1])
+    assert print.__module__ == "builtins"
+
+
+@needs_corpus
+def test_numpy_patching_changes_no_verdict(corpus_batch):
+    results = corpus_batch["results"]
+    assert results["patched_reference"]["points"] == FULL
+    patched, plain = results["patched_flipped_kernel"], results["conv_flipped_kernel"]
+    assert {p: i["points"] for p, i in patched["parts"].items()} == {p: i["points"] for p, i in plain["parts"].items()}
+    assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == ["flipped kernel"]
+
+
+@needs_corpus
+def test_a_missing_file_costs_its_parts_only(corpus_batch):
+    result = corpus_batch["results"]["missing_conv"]
+    assert result["points"] == FULL - RUBRIC["9.3.d"].points - RUBRIC["9.3.e"].points
+    assert "layers/Conv2D.py is missing" in result["parts"]["9.3.d"]["feedback"][0]
+    assert result["diff"]["Conv2D.__call__"] == "layers/Conv2D.py is missing"
+
+
+# ---------------------------------------------------------------------------------------------------
+# The sandbox and the judge's pieces
+# ---------------------------------------------------------------------------------------------------
+
+PROBE = '''
+import json, os, resource, sys
+json.dump({"isolated": sys.flags.isolated, "no_site": sys.flags.no_site, "path": sys.path,
+           "env": sorted(os.environ), "as": resource.getrlimit(resource.RLIMIT_AS)[0],
+           "fsize": resource.getrlimit(resource.RLIMIT_FSIZE)[0], "cwd": os.getcwd()}, open("probe.json", "w"))
+from .real_utils import zero_padding
+'''
+
+
+def test_the_child_is_isolated_and_limited(tmp_path):
+    student = tmp_path / "utils.py"
+    student.write_text(PROBE)
+    ws = sandbox.make_workspace({"utils.py": student})
+    try:
+        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+        cases = checks.make_plan(1, parts=["9.3.a"])["9.3.a"]
+        sandbox.write_job(ws, "9.3.a", cases)
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        probe = json.loads((ws / "probe.json").read_text())
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "ok", child.problem
+    assert probe["isolated"] == 1 and probe["no_site"] == 1
+    assert probe["as"] == 2**30 and probe["fsize"] == sandbox.FILE_LIMIT
+    assert probe["path"][0] == probe["cwd"] == str(ws)
+    assert not any(str(REPO) in entry for entry in probe["path"]), "the repository must not be importable"
+    assert "PYTHONSTARTUP" not in probe["env"] and "VIRTUAL_ENV" not in probe["env"]
+    assert not (ws / "layers" / "vectorized.py").exists()
+
+
+def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, a=np.array([{"x": 1}], dtype=object))
+    with pytest.raises(ValueError, match="dtype object"):
+        sandbox.load_results(pickled)
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(huge, "w") as zf, zf.open("a.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**12,)})
+    with pytest.raises(ValueError, match="shape"):
+        sandbox.load_results(huge)
+    fine = tmp_path / "fine.npz"
+    np.savez(fine, **{"r0.Z": np.arange(6.0).reshape(2, 3)})
+    assert sandbox.load_results(fine)["r0.Z"].tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_mistake_variants_switched_off_are_the_reference(seed):
+    """The diagnoses' trusted variants must start from exactly the reference's behaviour."""
+    plan = checks.make_plan(seed, notebook_conv=False)
+    for case in plan["9.3.e"][1:]:
+        prm, inp = case["params"], case["inputs"]
+        layer = Conv2D(prm["in_channels"], prm["out_channels"], prm["kernel_size"], prm["stride"], prm["padding"])
+        layer.W, layer.b = inp["W"], inp["b"]
+        Z = layer(inp["X"])
+        np.testing.assert_allclose(checks.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"]), Z)
+        dX_pad, dW, db = checks.conv_grad_variant(inp["X"], inp["W"], inp["G"], prm["stride"], prm["padding"])
+        expected = layer.grad(inp["G"])
+        m, H, W, _ = inp["X"].shape
+        p = prm["padding"]
+        for got, exp in zip((dX_pad[:, p:p + H, p:p + W], dW, db), expected):
+            np.testing.assert_allclose(got, exp)
+    for case in plan["9.3.c"]:
+        if case["op"] != "pool_grad":
+            continue
+        layer = Maxpool2D(case["params"]["kernel_size"], case["params"]["stride"])
+        Z = layer(case["inputs"]["X"])
+        k, s = case["params"]["kernel_size"], case["params"]["stride"]
+        np.testing.assert_array_equal(checks.pool_forward_variant(case["inputs"]["X"], k, s), Z)
+        np.testing.assert_array_equal(checks.pool_grad_variant(case["inputs"]["X"], case["inputs"]["G"], k, s),
+                                      layer.grad(case["inputs"]["G"]))
+
+
+def test_random_cases_cover_what_wrong_solutions_get_wrong():
+    plan = checks.make_plan(123)
+    conv = [c["params"] for c in plan["9.3.e"]]
+    assert {p["padding"] for p in conv} >= {0, 1, 2} and max(p["stride"] for p in conv) > 1
+    assert any(c["inputs"]["X"].shape[0] == 1 for c in plan["9.3.d"])
+    assert any(c["inputs"]["X"].shape[1] != c["inputs"]["X"].shape[2] for c in plan["9.3.b"])
+    pool = [c for c in plan["9.3.c"] if c["op"] == "pool_grad"]
+    assert any(c["params"]["stride"] < c["params"]["kernel_size"] for c in pool)
+    assert any("tied" in c["label"] for c in pool)
+    windows = [c["inputs"]["window"] for c in plan["9.3.c"] if c["op"] == "pool_mask"]
+    assert any((w == w.max()).sum() > 1 for w in windows)
+    assert checks.make_plan(5)["9.3.d"][1]["inputs"]["X"].tolist() != checks.make_plan(6)["9.3.d"][1]["inputs"]["X"].tolist()
+
+
+def test_diff_ignores_layout_and_shows_changed_lines(tmp_path):
+    reformatted = copy_reference(tmp_path / "sub")
+    path = reformatted / "layers" / "Conv2D.py"
+    text = path.read_text().replace("        ### BEGIN SOLUTION\n", "        ### BEGIN SOLUTION\n        # my own comment\n")
+    path.write_text(text.replace("h0 = h * s", "h0 = h"))
+    diffs = report.function_diffs(reformatted, REPO)
+    assert diffs["zero_padding"] == "" and diffs["Maxpool2D.grad"] == ""
+    assert "-            h0 = h * s\n+            h0 = h\n" in diffs["Conv2D.__call__"]
+    assert "comment" not in diffs["Conv2D.__call__"]
+    (reformatted / "layers" / "utils.py").write_text("def zero_padding(X, pad:\n")
+    assert report.function_diffs(reformatted, REPO)["zero_padding"].startswith("syntax error in layers/utils.py at line 1")
+
+
+def test_judge_names_the_first_mismatch():
+    case = checks.make_plan(3, notebook_conv=False)["9.3.d"][1]
+    prm, inp = case["params"], case["inputs"]
+    Z = checks.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"])
+    wrong = Z.copy()
+    wrong[0, 1, 0, 0] += 1
+    got = {"Z": wrong, **{f"{k}_after": v for k, v in inp.items()}}
+    ok, message, found = checks.judge_case("9.3.d", case, {"Z": Z}, got)
+    assert not ok and "Z differs at index (0, 1, 0, 0)" in message and f"stride={prm['stride']}" in message
+    assert found == []
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------
+
+def _empty_folder(tmp):
+    (tmp / "empty").mkdir()
+    return tmp / "empty"
+
+
+def _loose_files(tmp):
+    copy_reference(tmp / "loose")
+    for name in STUDENT_FILES:
+        shutil.move(tmp / "loose" / "layers" / name, tmp / "loose" / name)
+    return tmp / "loose"
+
+
+def _a_file(tmp):
+    (tmp / "file.py").write_text("")
+    return tmp / "file.py"
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda tmp: tmp / "nowhere", "does not exist"),
+    (_empty_folder, "has none of layers/utils.py"),
+    (_loose_files, "move them into"),
+    (_a_file, "is not a folder"),
+])
+def test_bad_submissions_exit_2_with_a_message(tmp_path, capsys, make, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", str(make(tmp_path))])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "python -m grading grade: error:" in err
+
+
+def test_bad_options_exit_2_with_a_message(tmp_path, capsys):
+    sub = copy_reference(tmp_path / "sub")
+    for argv, message in [(["--jobs", "0"], "--jobs must be at least 1"),
+                          (["--json", str(tmp_path / "no" / "r.json")], "does not exist")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["grade", *argv, str(sub)])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("[1, 2")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", "--json", str(garbage), str(sub)])
+    assert exit_info.value.code == 2 and "not a results file" in capsys.readouterr().err
+    twin = copy_reference(tmp_path / "other" / "sub")
+    with pytest.raises(SystemExit):
+        main(["grade", str(sub), str(twin)])
+    assert "two submissions are named 'sub'" in capsys.readouterr().err
