@@ -1,0 +1,67 @@
+"""What the checks share: the stored expected values, a comparison that names the first wrong
+element, and a central-difference gradient."""
+import json
+from pathlib import Path
+
+import numpy as np
+
+EXPECTED = json.loads((Path(__file__).parent / "expected.json").read_text(encoding="utf-8"))
+
+# Another correct loop order sums in another order and moves the last digits.
+RTOL, ATOL = 1e-7, 1e-10
+
+
+def cases(part):
+    """The stored cases of one part, each a dict whose array entries are ndarrays."""
+    return [{key: np.array(value) if isinstance(value, list) else value for key, value in case.items()}
+            for case in EXPECTED[part]]
+
+
+def case_id(case):
+    keys = ("kernel_size", "stride", "padding", "pad")
+    return "-".join(f"{key}{case[key]}" for key in keys if key in case) + f"-X{'x'.join(map(str, case['X'].shape))}"
+
+
+def assert_close(actual, expected, what, rtol=RTOL, atol=ATOL):
+    """Fail with the shapes, or with how many elements differ and where the first one is."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: got shape {actual.shape}, expected {expected.shape}"
+    bad = ~np.isclose(actual, expected, rtol=rtol, atol=atol)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise AssertionError(
+            f"{what}: {int(bad.sum())} of {bad.size} elements differ; the first at index {first}: "
+            f"got {actual[first].item()!r}, expected {expected[first].item()!r}"
+        )
+
+
+def assert_unchanged(before, after, what):
+    assert np.array_equal(before, after), f"{what} was changed by the call: work on a copy (e.g. the padded array)"
+
+
+def numerical_gradient(f, X, eps=1e-6):
+    """dL/dX of a scalar function L = f(X) by central differences, one element at a time."""
+    X = np.array(X, dtype=float)
+    grad = np.zeros_like(X)
+    for index in np.ndindex(X.shape):
+        old = X[index]
+        X[index] = old + eps
+        up = f(X.copy())
+        X[index] = old - eps
+        down = f(X.copy())
+        X[index] = old
+        grad[index] = (up - down) / (2 * eps)
+    return grad
+
+
+def forward_for_grad(layer, X):
+    """Run the forward pass that ``grad`` needs.
+
+    If that pass is a part not written yet, cache X the way the file's scaffolding does after the
+    forward loops, so a backward part can be checked before its forward part.
+    """
+    try:
+        layer(X)
+    except NotImplementedError:
+        layer.cache = X.copy()

@@ -1,0 +1,352 @@
+"""The student release (``python -m grading release OUTDIR``): it holds no solution, every region is
+stubbed with its part and file, it imports, its public checks fail as handed out and pass on the
+reference, they catch common mistakes, and its notebook stops at 9.3.a.
+
+What a region is and which part it belongs to is worked out here again, line by line, rather than
+taken from ``grading.release``: a wrong table or parser there must fail here.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grading import make_expected
+from grading.release import ReleaseError, find_regions, main, make_release
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+STUDENT_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
+PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
+STUBS = {
+    "layers/utils.py": [("9.3.a", "zero_padding")],
+    "layers/Maxpool2D.py": [("9.3.b", "Maxpool2D.__call__"), ("9.3.c", "Maxpool2D.create_mask"),
+                            ("9.3.c", "Maxpool2D.grad")],
+    "layers/Conv2D.py": [("9.3.d", "Conv2D.__call__"), ("9.3.e", "Conv2D.grad")],
+}
+# The backward parts' gradient checks run the student's forward pass too.
+NEEDS = {"9.3.a": {"9.3.a"}, "9.3.b": {"9.3.b"}, "9.3.c": {"9.3.c", "9.3.b"}, "9.3.d": {"9.3.d"},
+         "9.3.e": {"9.3.e", "9.3.d"}}
+# Instructor-only files whose code must not reach students, if they exist.
+ANSWER_FILES = ("layers/vectorized.py", "tests/oracle.py")
+# Child processes must not write caches into the folders they check, nor see the repository.
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def regions(text):
+    """``[(begin index, end index, body lines)]`` of the marker pairs in a file's lines."""
+    lines, found, begin = text.splitlines(), [], None
+    for index, line in enumerate(lines):
+        if line.strip() == "### BEGIN SOLUTION":
+            assert begin is None, f"nested BEGIN at line {index + 1}"
+            begin = index
+        elif line.strip() == "### END SOLUTION":
+            assert begin is not None, f"END without BEGIN at line {index + 1}"
+            found.append((begin, index, lines[begin + 1:index]))
+            begin = None
+    assert begin is None, "BEGIN without END"
+    return found
+
+
+def outside_regions(text):
+    lines = text.splitlines()
+    inside = {i for begin, end, _ in regions(text) for i in range(begin + 1, end)}
+    return [line for i, line in enumerate(lines) if i not in inside]
+
+
+def code_lines(text):
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")}
+
+
+def secret_lines():
+    """Lines that only a solution holds: region bodies of the reference, and the lines of the answer
+    files, minus any line that the scaffolding handed to students holds as well."""
+    scaffolding = set()
+    for path in [*REPO.glob("layers/*.py"), *REPO.glob("activations/*.py"), *REPO.glob("losses/*.py"), REPO / "model.py"]:
+        if path.relative_to(REPO).as_posix() not in ANSWER_FILES:
+            scaffolding |= code_lines("\n".join(outside_regions(path.read_text())))
+    secret = set()
+    for relpath in STUDENT_FILES:
+        for _, _, body in regions((REPO / relpath).read_text()):
+            secret |= code_lines("\n".join(body))
+    for relpath in ANSWER_FILES:
+        if (REPO / relpath).exists():
+            # docstrings and short lines ("return Z") say nothing about the answer
+            secret |= {line for line in code_lines((REPO / relpath).read_text()) if len(line) >= 25 and "=" in line}
+    return secret - scaffolding
+
+
+def leaks(folder, secret):
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".md", ".ipynb", ".json", ".ini", ".txt"):
+            found += [f"{path.relative_to(folder)}: {line}" for line in code_lines(path.read_text()) & secret]
+    return found
+
+
+def run_checks(folder, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rA", *args],
+        cwd=folder, env=CHILD_ENV | {"COLUMNS": "400"}, capture_output=True, text=True, timeout=300,
+    )
+
+
+def summary(result):
+    """``{test id: (outcome, message)}`` from pytest's -rA summary."""
+    outcomes = {}
+    for line in result.stdout.splitlines():
+        match = re.match(r"(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+)(?: - (.*))?$", line)
+        if match:
+            outcomes[match.group(2)] = (match.group(1), match.group(3) or "")
+    return outcomes
+
+
+def solved_copy(release, destination):
+    shutil.copytree(release, destination)
+    for relpath in STUDENT_FILES:
+        shutil.copy(REPO / relpath, destination / relpath)
+    return destination
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    return make_release(tmp_path_factory.mktemp("release") / "student")
+
+
+def test_release_holds_the_student_package_and_nothing_instructor_only(release):
+    files = {path.relative_to(release).as_posix() for path in release.rglob("*") if path.is_file()}
+    expected_code = {p.relative_to(REPO).as_posix() for d in ("layers", "activations", "losses") for p in (REPO / d).glob("*.py")}
+    expected_code -= set(ANSWER_FILES)
+    missing = expected_code | {"model.py", "requirements.txt", "exercise_9_3.ipynb", "README.md", "pytest.ini",
+                               "checks/expected.json"}
+    assert not missing - files, f"missing from the release: {sorted(missing - files)}"
+    assert not any(f.startswith(("grading/", "tests/", ".ci/", "examples/")) for f in files), sorted(files)
+    assert not any(Path(f).name in ("vectorized.py", "oracle.py") or "__pycache__" in f for f in files), sorted(files)
+    assert any(f.startswith("checks/test_") for f in files)
+    for relpath in expected_code - set(STUDENT_FILES) | {"model.py", "requirements.txt"}:
+        assert (release / relpath).read_bytes() == (REPO / relpath).read_bytes(), f"{relpath} changed in the release"
+
+
+def test_no_line_of_any_solution_is_in_the_release(release, tmp_path):
+    secret = secret_lines()
+    # the detector must see a real solution, or an empty result below proves nothing
+    assert 'X_pad = np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="constant", constant_values=0)' in secret
+    assert "dX = dX_pad[:, p:p + H, p:p + W, :]" in secret
+    assert leaks(solved_copy(release, tmp_path / "solved"), secret), "the leak detector misses the reference itself"
+    assert leaks(release, secret) == []
+
+
+def test_every_region_is_stubbed_with_its_part_and_file(release):
+    for relpath, stubs in STUBS.items():
+        released, reference = (release / relpath).read_text(), (REPO / relpath).read_text()
+        found = regions(released)
+        assert len(found) == len(stubs) == len(regions(reference)), relpath
+        for (begin, _, body), (part, qualname) in zip(found, stubs):
+            indent = released.splitlines()[begin][: -len("### BEGIN SOLUTION")]
+            assert body == [f'{indent}raise NotImplementedError("{part}: implement {qualname} in {relpath}")'], body
+        assert outside_regions(released) == outside_regions(reference), f"{relpath}: the scaffolding changed"
+
+
+def test_the_release_imports_and_each_function_names_its_part(release, tmp_path):
+    folder = shutil.copytree(release, tmp_path / "student")
+    script = """
+import json, numpy as np
+import activations, losses, model
+from layers import Conv2D, Maxpool2D, zero_padding
+X = np.ones((1, 4, 4, 1))
+pool, conv = Maxpool2D(), Conv2D(1, 1)
+pool.cache = conv.cache = X  # what the forward passes would have cached
+calls = {
+    "zero_padding": lambda: zero_padding(X, 1),
+    "Maxpool2D.__call__": lambda: pool(X),
+    "Maxpool2D.create_mask": lambda: pool.create_mask(np.ones((2, 2))),
+    "Maxpool2D.grad": lambda: pool.grad(np.ones((1, 3, 3, 1))),
+    "Conv2D.__call__": lambda: conv(X),
+    "Conv2D.grad": lambda: conv.grad(np.ones((1, 2, 2, 1))),
+}
+raised = {}
+for name, call in calls.items():
+    try:
+        call()
+        raised[name] = "nothing"
+    except Exception as error:
+        raised[name] = f"{type(error).__name__}: {error}"
+print(json.dumps(raised))
+"""
+    result = subprocess.run([sys.executable, "-c", script], cwd=folder, env=CHILD_ENV,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    raised = json.loads(result.stdout)
+    for relpath, stubs in STUBS.items():
+        for part, qualname in stubs:
+            assert raised[qualname] == f"NotImplementedError: {part}: implement {qualname} in {relpath}"
+
+
+def test_public_checks_fail_on_the_release_with_the_not_implemented_message(release, tmp_path):
+    folder = shutil.copytree(release, tmp_path / "student")
+    result = run_checks(folder)
+    outcomes = summary(result)
+    assert result.returncode == 1 and outcomes, result.stdout[-3000:] + result.stderr
+    parts_seen = set()
+    for test, (outcome, message) in outcomes.items():
+        part = re.match(r"checks/test_(9_3_[a-e])_", test).group(1).replace("_", ".")
+        named = re.match(r"not implemented yet: (9\.3\.[a-e]): implement \S+ in layers/\w+\.py$", message)
+        assert outcome == "FAILED" and named, f"{test} {outcome} {message!r}"
+        assert named.group(1) in NEEDS[part], f"{test} is a check of {part} but stopped at {named.group(1)}"
+        parts_seen.add(named.group(1))
+    assert parts_seen == set(PARTS)
+
+    one_part = summary(run_checks(folder, "--part", "9.3.c"))
+    assert one_part and all(test.startswith("checks/test_9_3_c_") for test in one_part), sorted(one_part)
+    assert set(one_part) == {test for test in outcomes if test.startswith("checks/test_9_3_c_")}
+
+
+def test_public_checks_pass_on_the_reference(release, tmp_path):
+    result = run_checks(solved_copy(release, tmp_path / "solved"))
+    outcomes = summary(result)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert outcomes and {outcome for outcome, _ in outcomes.values()} == {"PASSED"}, result.stdout[-3000:]
+
+
+# A mistake per part, written into the reference's region, and a check that must catch it.
+MISTAKES = {
+    "9.3.a": ("layers/utils.py", "((0, 0), (pad, pad), (pad, pad), (0, 0))", "((pad, pad), (pad, pad), (pad, pad), (pad, pad))",
+              "test_9_3_a_zero_padding.py::test_only_height_and_width_are_padded"),
+    "9.3.b": ("layers/Maxpool2D.py", "np.max(X[i, h0:h1, w0:w1, c])", "np.max(X[i, h:h + k, w:w + k, c])",
+              "test_9_3_b_maxpool_forward.py::test_stride_two"),
+    "9.3.c": ("layers/Maxpool2D.py", "dX[i, h0:h1, w0:w1, c] += mask", "dX[i, h0:h1, w0:w1, c] = mask",
+              "test_9_3_c_maxpool_backward.py::test_overlapping_windows_add_up"),
+    "9.3.d": ("layers/Conv2D.py", "* self.W[:, :, :, c]) + self.b[c]", "* self.W[::-1, ::-1, :, c]) + self.b[c]",
+              "test_9_3_d_conv_forward.py::test_filter_is_not_flipped"),
+    "9.3.e": ("layers/Conv2D.py", "dX = dX_pad[:, p:p + H, p:p + W, :]", "dX = dX_pad[:, p:-p, p:-p, :]",
+              "test_9_3_e_conv_backward.py::test_stored_case[kernel_size3-stride1-padding0-X2x5x5x3]"),
+}
+
+
+def test_public_checks_catch_a_mistake_in_every_part(release, tmp_path):
+    folder = solved_copy(release, tmp_path / "mistaken")
+    for relpath, right, wrong, _ in MISTAKES.values():
+        text = (folder / relpath).read_text()
+        # only inside a region: the docstrings quote some of these lines
+        bodies = ["\n".join(body) for _, _, body in regions(text)]
+        assert sum(body.count(right) for body in bodies) == 1, right
+        body = next(body for body in bodies if right in body)
+        (folder / relpath).write_text(text.replace(body, body.replace(right, wrong)))
+    outcomes = summary(run_checks(folder, *(f"checks/{check}" for *_, check in MISTAKES.values())))
+    for part, (_, _, wrong, check) in MISTAKES.items():
+        outcome, message = outcomes.get(f"checks/{check}", ("not run", ""))
+        assert outcome == "FAILED" and "AssertionError" in message, f"{part}: {wrong!r} -> {check} {outcome} {message}"
+
+
+def test_the_notebook_stops_at_9_3_a_with_the_message(release, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    folder = shutil.copytree(release, tmp_path / "student")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    nb = nbformat.read(folder / "exercise_9_3.ipynb", as_version=4)
+    client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=120,
+                                     resources={"metadata": {"path": str(folder)}})
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as stopped:
+        client.execute()
+    assert stopped.value.ename == "NotImplementedError"
+    assert stopped.value.evalue == "9.3.a: implement zero_padding in layers/utils.py"
+    ran = [cell for cell in nb.cells if cell.cell_type == "code" and cell.get("execution_count")]
+    assert "zero_padding(image_batch, 2)" in ran[-1].source, "the first code cell to fail is not 9.3.a's"
+    assert len(ran) == 2, "a cell before 9.3.a's failed, or one after it ran"
+
+
+def test_the_notebook_is_the_seed_without_outputs(release):
+    released = json.loads((release / "exercise_9_3.ipynb").read_text())
+    reference = json.loads((REPO / "exercise_9_3.ipynb").read_text())
+    assert [c["source"] for c in released["cells"]] == [c["source"] for c in reference["cells"]]
+    assert all(c.get("outputs", []) == [] and c.get("execution_count") is None for c in released["cells"])
+    checker, seed = SHARED / "tools" / "check_notebook.py", SHARED / "seed" / "exercise_9_3.txt"
+    if not (checker.exists() and seed.exists()):
+        pytest.skip("the course's check_notebook.py or seed text is not next to the repository")
+    result = subprocess.run([sys.executable, str(checker), str(seed), str(release / "exercise_9_3.ipynb")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_refuses_a_non_empty_outdir_or_one_inside_the_repository(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("a student's work")
+    with pytest.raises(ReleaseError, match="exists and is not empty"):
+        make_release(tmp_path / "taken")
+    inside = REPO / "release-inside-the-repository"
+    with pytest.raises(ReleaseError, match="inside the repository"):
+        make_release(inside)
+    assert not inside.exists()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ReleaseError, match="not a directory"):
+        make_release(tmp_path / "a-file")
+    assert main([str(tmp_path / "taken")]) == 2
+    assert "error: OUTDIR" in capsys.readouterr().err
+    assert (tmp_path / "taken" / "notes.txt").read_text() == "a student's work"
+
+
+def test_the_cli_reports_a_bad_outdir_without_a_traceback(tmp_path):
+    (tmp_path / "notes.txt").write_text("")
+    result = subprocess.run([sys.executable, "-m", "grading.release", str(tmp_path)], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "exists and is not empty" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("source, message", [
+    ("def zero_padding(X, pad):\n    ### BEGIN SOLUTION\n    X_pad = X\n    return X_pad\n", "never closed"),
+    ("def zero_padding(X, pad):\n    X_pad = X\n    ### END SOLUTION\n    return X_pad\n", "without"),
+    ("def zero_padding(X, pad):\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    X_pad = X\n"
+     "    ### END SOLUTION\n    return X_pad\n", "before the one on line 2 was closed"),
+    ("### BEGIN SOLUTION\nX_pad = 0\n### END SOLUTION\n", "no function"),
+    ("def helper(X):\n    ### BEGIN SOLUTION\n    X = X\n    ### END SOLUTION\n    return X\n", "function helper"),
+    ("def zero_padding(X, pad):\n    X_pad = X  ### BEGIN SOLUTION\n    ### END SOLUTION\n    return X_pad\n",
+     "a line of its own"),
+    ("def zero_padding(X, pad):\n    ## BEGIN SOLUTION\n    X_pad = X\n    ## END SOLUTION\n    return X_pad\n",
+     "exactly"),
+], ids=["unclosed", "end-alone", "nested", "module-level", "unknown-function", "after-code", "misspelt"])
+def test_malformed_regions_stop_the_release(source, message):
+    with pytest.raises(ReleaseError, match=message):
+        find_regions(source, "layers/utils.py")
+
+
+def test_a_known_function_without_its_region_stops_the_release(tmp_path, monkeypatch):
+    import grading.release as release_module
+
+    original = release_module._released_sources
+
+    def without_conv_grad_markers():
+        sources = original()
+        text = sources["layers/Conv2D.py"]
+        begin = text.rindex("        ### BEGIN SOLUTION\n")
+        sources["layers/Conv2D.py"] = text[:begin] + text[begin:].replace(
+            "        ### BEGIN SOLUTION\n", "", 1).replace("        ### END SOLUTION\n", "", 1)
+        return sources
+
+    monkeypatch.setattr(release_module, "_released_sources", without_conv_grad_markers)
+    with pytest.raises(ReleaseError, match="Conv2D.grad holds 0 solution regions"):
+        make_release(tmp_path / "student")
+    assert not (tmp_path / "student").exists(), "a refused release must write nothing"
+
+
+def test_a_marker_quoted_in_a_docstring_is_not_a_region():
+    source = 'def zero_padding(X, pad):\n    """Write your code between\n    ### BEGIN SOLUTION\n    """\n    return X\n'
+    assert find_regions(source, "layers/utils.py") == []
+
+
+def test_public_expected_values_are_those_of_the_reference():
+    assert make_expected.render() == make_expected.OUTPUT.read_text(), (
+        "grading/public_expected.json is stale: run python -m grading.make_expected"
+    )
+    notebook = json.loads(make_expected.OUTPUT.read_text())["notebook"]
+    ev = pytest.importorskip("expected_values")
+    assert notebook["9.3.b"]["mean(out)"] == pytest.approx(ev.MAXPOOL_OUT_MEAN, rel=ev.RTOL)
+    assert notebook["9.3.c"]["mean(dX[0])"] == pytest.approx(ev.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE, rel=ev.RTOL)
+    assert notebook["9.3.d"]["mean(Z)"] == pytest.approx(ev.CONV_Z_MEAN, rel=ev.RTOL)
+    assert notebook["9.3.e"]["mean(dX)"] == pytest.approx(ev.CONV_DX_MEAN, rel=ev.RTOL)
+    assert notebook["9.3.e"]["mean(dW)"] == pytest.approx(ev.CONV_DW_MEAN, rel=ev.RTOL)
+    assert notebook["9.3.e"]["mean(db)"] == pytest.approx(ev.CONV_DB_MEAN, rel=ev.RTOL)
