@@ -431,14 +431,30 @@ def run_reference(part, cases, timeout):
     return {"part": part, "arrays": child.arrays, "seconds": child.wall, "peak_bytes": peak, "problem": None}
 
 
+MAX_FILE_BYTES = 2**20
+
+
+def student_file_problem(path):
+    """Why ``path`` cannot be graded as a student's file (missing, a link, too large), or None."""
+    path = Path(path)
+    if path.is_symlink():
+        return f"layers/{path.name} is a symbolic link, not a file"
+    if not path.is_file():
+        return f"layers/{path.name} is missing from the submission"
+    if path.stat().st_size > MAX_FILE_BYTES:
+        return f"layers/{path.name} is larger than {MAX_FILE_BYTES // 2**20} MB"
+    return None
+
+
 def run_part(submission, part, cases, expected, timeout, memory_bytes):
     """Grade one part of one submission in its own sandboxed child; a dict for the JSON report."""
     spec = RUBRIC[part]
     result = {"points": 0.0, "max": spec.points, "title": spec.title, "feedback": [], "diagnoses": [],
               "seconds": 0.0, "status": "missing"}
     path = Path(submission) / "layers" / spec.file
-    if not path.is_file():
-        result["feedback"] = [f"layers/{spec.file} is missing from the submission: 0 points for this part"]
+    problem = student_file_problem(path)
+    if problem:
+        result["feedback"] = [f"{problem}: 0 points for this part"]
         return result
     ws = sandbox.make_workspace({spec.file: path})
     try:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from .checks import student_file_problem
 from .rubric import MAX_POINTS, RUBRIC
 
 
@@ -58,14 +59,12 @@ def function_diffs(submission, reference):
     for part in RUBRIC.values():
         student_path = Path(submission) / "layers" / part.file
         reference_text = (Path(reference) / "layers" / part.file).read_text()
-        try:
-            student_text = student_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            student_text = None
+        problem = student_file_problem(student_path)
+        student_text = None if problem else student_path.read_text(encoding="utf-8", errors="replace")
         for qualname in part.functions:
             ref, _ = normalised_source(reference_text, qualname, f"layers/{part.file}")
             if student_text is None:
-                diffs[qualname] = f"layers/{part.file} is missing"
+                diffs[qualname] = problem.replace(" from the submission", "")
                 continue
             mine, problem = normalised_source(student_text, qualname, f"layers/{part.file}")
             if problem:

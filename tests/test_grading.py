@@ -188,9 +188,19 @@ def corpus_batch(tmp_path_factory):
         for name in STUDENT_FILES:
             with open(folder / "layers" / name, "a") as f:
                 f.write(NUMPY_PATCH)
-    # A missing file costs its parts only.
+    # A missing file costs its parts only; a symbolic link counts as missing (its target is not read).
     missing = copy_reference(root / "missing_conv")
     (missing / "layers" / "Conv2D.py").unlink()
+    linked = copy_reference(root / "linked_utils")
+    (linked / "layers" / "utils.py").unlink()
+    (linked / "layers" / "utils.py").symlink_to(REPO / "layers" / "utils.py")
+    # The real student release, when grading/release.py is there: the whole folder is the submission.
+    try:
+        from grading.release import make_release
+    except ImportError:
+        make_release = None
+    if make_release is not None:
+        make_release(root / "release")
     started = time.monotonic()
     results = grade_batch(sorted(p for p in root.iterdir() if p.is_dir()), limits=TEST_LIMITS, notebook_conv=False,
                           progress=False, out=io.StringIO())
@@ -243,6 +253,15 @@ def test_hostile_code_leaves_the_grading_process_alone(corpus_batch):
 
 
 @needs_corpus
+def test_the_generated_release_scores_zero(corpus_batch):
+    if "release" not in corpus_batch["results"]:
+        pytest.skip("grading/release.py is not there yet")
+    entry = corpus_batch["results"]["release"]
+    assert entry["points"] == 0
+    assert all("NotImplementedError" in " ".join(info["feedback"]) for info in entry["parts"].values())
+
+
+@needs_corpus
 def test_numpy_patching_changes_no_verdict(corpus_batch):
     results = corpus_batch["results"]
     assert results["patched_reference"]["points"] == FULL
@@ -252,11 +271,14 @@ def test_numpy_patching_changes_no_verdict(corpus_batch):
 
 
 @needs_corpus
-def test_a_missing_file_costs_its_parts_only(corpus_batch):
+def test_a_missing_or_linked_file_costs_its_parts_only(corpus_batch):
     result = corpus_batch["results"]["missing_conv"]
     assert result["points"] == FULL - RUBRIC["9.3.d"].points - RUBRIC["9.3.e"].points
     assert "layers/Conv2D.py is missing" in result["parts"]["9.3.d"]["feedback"][0]
     assert result["diff"]["Conv2D.__call__"] == "layers/Conv2D.py is missing"
+    linked = corpus_batch["results"]["linked_utils"]
+    assert linked["points"] == FULL - RUBRIC["9.3.a"].points
+    assert "symbolic link" in linked["parts"]["9.3.a"]["feedback"][0]
 
 
 # ---------------------------------------------------------------------------------------------------
