@@ -42,6 +42,8 @@ RELEASED_FILES = ("model.py", "requirements.txt")
 NOTEBOOK = "exercise_9_3.ipynb"
 # Inside a released package but holding an answer.
 INSTRUCTOR_ONLY = {"layers/vectorized.py"}
+# Answers never released, whose code must not turn up in the release either (checked if they exist).
+ANSWER_FILES = ("layers/vectorized.py", "tests/oracle.py")
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -149,7 +151,8 @@ def stub_source(source, relpath):
 
 
 def solution_lines(sources):
-    """The lines that only a solution region holds, stripped, over ``{relpath: source}``.
+    """The lines that only a solution holds, stripped: the region bodies of ``{relpath: source}`` and
+    the answer files.
 
     A line that also appears outside every region (a loop header the scaffolding shares, say) is not
     evidence of a leak, so it is left out; comments and blank lines too.
@@ -164,6 +167,11 @@ def solution_lines(sources):
             text = line.strip()
             if text and not text.startswith("#"):
                 (inside if index in in_region else outside).add(text)
+    for relpath in ANSWER_FILES:
+        if (REPO / relpath).is_file():
+            # short lines ("return Z") and prose say nothing about the answer
+            inside.update(line.strip() for line in (REPO / relpath).read_text(encoding="utf-8").splitlines()
+                          if len(line.strip()) >= 25 and "=" in line and not line.strip().startswith("#"))
     return inside - outside
 
 
