@@ -132,7 +132,7 @@ def random_cases(part, rng):
         Wt = rng.standard_normal((k, k, C_in, C_out))
         b = rng.standard_normal(C_out)
         params = {"in_channels": C_in, "out_channels": C_out, "kernel_size": k, "stride": s, "padding": p}
-        label = f"X of shape {X.shape}, {C_out} filters, kernel_size={k}, stride={s}, padding={p}"
+        label = f"X of shape {X.shape}, {C_out} filter{'s' * (C_out > 1)}, kernel_size={k}, stride={s}, padding={p}"
         inputs = {"X": X, "W": Wt, "b": b}
         if op == "conv_grad":
             inputs["G"] = rng.standard_normal((m, (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1, C_out))
@@ -326,7 +326,7 @@ def judge_case(part, case, expected, got):
     if "error" in got:
         text = bytes(got["error"].astype(np.uint8)).decode("utf-8", "replace")
         text = "".join(ch if ch.isprintable() else "?" for ch in text)[:500]
-        return False, f"{where}: your code raised {text}", diagnoses
+        return False, f"{where}: " + "; ".join([f"your code raised {text}"] + problems), diagnoses
     outputs = [name for name in expected if not name.endswith("_after")]
     mismatched = []
     for name in outputs:
@@ -380,7 +380,7 @@ def judge_part(part, cases, expected, child):
         if not ok:
             failures.append(message)
             if "error" in got:
-                errors.add(message.split(": your code raised ", 1)[1])
+                errors.add(message.split(": your code raised ", 1)[1].split("; ")[0])
     if not failures:
         drawn = sum(case["id"] != "nb" for case in cases)
         return float(max_points), [f"all {n} checks passed ({drawn} of them on inputs drawn at grading time)"], diagnoses
