@@ -13,6 +13,9 @@ Isolation policy, per submission and part:
 * Limits, set before ``exec``: ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` (no file grows
   past ``FILE_LIMIT``), ``RLIMIT_CORE`` 0; a wall-clock timeout kills the child's whole process group (it
   runs in its own session).
+* The grading process is made a child subreaper (Linux ``prctl``), so a process the child forks and
+  detaches into a session of its own is still re-parented to the grader, which kills every such
+  leftover once the child has ended: nothing the submission starts outlives its part.
 * Output that reaches ``FILE_LIMIT`` fails the part even when the results are right: code that floods
   its output is broken in a notebook, and the cap keeps a flood from filling the disk. Ordinary debug
   prints, even one per loop iteration on the notebook's inputs, stay far below it.
@@ -23,6 +26,7 @@ Not isolated (known gaps): the child runs as the grader's user, so it could read
 files or signal its processes, and it has the network. For a real course, run the grader as a dedicated
 user inside a container or VM without network.
 """
+import ctypes
 import json
 import os
 import resource
@@ -47,6 +51,7 @@ FILE_LIMIT = 32 * 2**20       # bytes, per file the child writes (results, outpu
 RESULT_ARRAY_LIMIT = 32 * 2**20  # bytes, per array read back
 RESULT_MEMBERS_LIMIT = 5000
 OUTPUT_TAIL = 600             # characters of the child's output shown in feedback
+PR_SET_CHILD_SUBREAPER = 36
 ALLOWED_DTYPES = {np.dtype(np.float64), np.dtype(np.uint8)}
 
 
@@ -94,8 +99,51 @@ def _limits(memory_bytes, cpu_seconds):
     return apply
 
 
+def _become_subreaper():
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: detached grandchildren are then not cleaned up (a known gap)
+
+
+def _own_children():
+    """Pids whose parent is this process, read from /proc (empty where there is no /proc)."""
+    me, found = str(os.getpid()), set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if len(fields) > 1 and fields[1] == me:
+                found.add(int(entry))
+    return found
+
+
+def _kill_leftovers(before):
+    """Kill and reap what the child left behind; each kill may re-parent that process's own children."""
+    for _ in range(20):
+        leftovers = _own_children() - before
+        if not leftovers:
+            return
+        for pid in leftovers:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError, PermissionError):
+                pass
+
+
 def run_child(ws, timeout, memory_bytes=None):
     """Run the harness in ``ws`` under the limits; never raises for anything the child does."""
+    _become_subreaper()
+    before = _own_children()
     env = {
         "PATH": os.defpath,
         "HOME": str(ws),
@@ -124,6 +172,7 @@ def run_child(ws, timeout, memory_bytes=None):
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
+            _kill_leftovers(before)
     wall = time.monotonic() - start
     tail = _tail(ws / "output.txt")
     flooded = (ws / "output.txt").stat().st_size >= FILE_LIMIT

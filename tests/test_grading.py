@@ -315,6 +315,36 @@ def test_the_child_is_isolated_and_limited(tmp_path):
     assert not (ws / "layers" / "vectorized.py").exists()
 
 
+DAEMON = '''
+import os, time
+if os.fork() == 0:
+    os.setsid()  # leave the child's session, so killing its process group misses this one
+    if os.fork() == 0:
+        open({pidfile!r}, "w").write(str(os.getpid()))
+        while True:
+            time.sleep(0.1)
+    os._exit(0)
+time.sleep(0.5)
+from .real_utils import zero_padding
+'''
+
+
+def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):
+    pidfile = tmp_path / "daemon.pid"
+    student = tmp_path / "utils.py"
+    student.write_text(DAEMON.format(pidfile=str(pidfile)))
+    ws = sandbox.make_workspace({"utils.py": student})
+    try:
+        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "ok", child.problem
+    pid = int(pidfile.read_text())
+    assert not Path(f"/proc/{pid}").exists(), "the daemon is still running"
+
+
 def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):
     pickled = tmp_path / "pickled.npz"
     np.savez(pickled, a=np.array([{"x": 1}], dtype=object))
