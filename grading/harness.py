@@ -26,6 +26,11 @@ import numpy as np  # noqa: E402
 _array, _float64, _load, _savez, _zeros = np.array, np.float64, np.load, np.savez, np.zeros
 
 
+def _here(name):
+    # absolute, so that a student's os.chdir does not send the results elsewhere
+    return os.path.join(WORKSPACE, name)
+
+
 def _message(exc):
     """A short, one-line account of an exception, with the student's innermost frame."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -91,9 +96,9 @@ def _forward_or_cache(layer, X):
 
 
 def main():
-    with open("job.json") as f:
+    with open(_here("job.json")) as f:
         job = json.load(f)
-    with _load("inputs.npz", allow_pickle=False) as data:
+    with _load(_here("inputs.npz"), allow_pickle=False) as data:
         inputs = {key: data[key] for key in data.files}
     results = {}
     try:
@@ -102,7 +107,7 @@ def main():
     except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt at import included
         layers, import_error = None, f"importing layers failed: {_message(exc)}"
     for case in job["cases"]:
-        with open("progress.txt", "w") as f:
+        with open(_here("progress.txt"), "w") as f:
             f.write(case["id"])
         if import_error is not None:
             results[f"{case['id']}.error"] = np.frombuffer(import_error.encode(), dtype=np.uint8)
@@ -115,8 +120,8 @@ def main():
             for name in case["inputs"]:
                 results.setdefault(f"{case['id']}.{name}_after", _array(inputs[f"{case['id']}.{name}"]))
     results["_meta.vmpeak_kb"] = _zeros(1) + _vmpeak_kb()
-    _savez("results.tmp.npz", **results)
-    os.replace("results.tmp.npz", "results.npz")
+    _savez(_here("results.tmp.npz"), **results)
+    os.replace(_here("results.tmp.npz"), _here("results.npz"))
     # Skip interpreter shutdown: atexit handlers or threads the student left behind must not run on.
     os._exit(0)
 
