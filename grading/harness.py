@@ -35,7 +35,9 @@ def _message(exc):
     """A short, one-line account of an exception, with the student's innermost frame."""
     frames = traceback.extract_tb(exc.__traceback__)
     own = [f for f in frames if f.filename.startswith(WORKSPACE) and not f.filename.endswith("_harness.py")]
-    where = f" (line {own[-1].lineno} of {os.path.relpath(own[-1].filename, WORKSPACE)})" if own else ""
+    # A SyntaxError names its own file and line; the frame that imported the file would only mislead.
+    where = "" if isinstance(exc, SyntaxError) or not own else \
+        f" (line {own[-1].lineno} of {os.path.relpath(own[-1].filename, WORKSPACE)})"
     text = str(exc)
     return (f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__}")[:400] + where
 
