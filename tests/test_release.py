@@ -212,6 +212,20 @@ def test_public_checks_pass_on_the_reference(release, tmp_path):
     assert outcomes and {outcome for outcome, _ in outcomes.values()} == {"PASSED"}, result.stdout[-3000:]
 
 
+def test_public_checks_pass_on_a_vectorized_solution(release, tmp_path):
+    # another summation order than the reference's: the checks' tolerances must allow it
+    corpus = pytest.importorskip("submissions.corpus")
+    if "correct_vectorized" not in {entry.name for entry in corpus.SUBMISSIONS}:
+        pytest.skip("the grader's corpus has no correct_vectorized submission")
+    corpus.build(tmp_path / "corpus", ["correct_vectorized"])
+    folder = shutil.copytree(release, tmp_path / "vectorized")
+    for relpath in STUDENT_FILES:
+        shutil.copy(tmp_path / "corpus" / "correct_vectorized" / relpath, folder / relpath)
+    result = run_checks(folder)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert {outcome for outcome, _ in summary(result).values()} == {"PASSED"}
+
+
 # A mistake per part, written into the reference's region, and a check that must catch it.
 MISTAKES = {
     "9.3.a": ("layers/utils.py", "((0, 0), (pad, pad), (pad, pad), (0, 0))", "((pad, pad), (pad, pad), (pad, pad), (pad, pad))",

@@ -2,19 +2,12 @@
 import numpy as np
 import pytest
 
-from helpers import EXPECTED, assert_close, assert_unchanged, case_id, cases
+from helpers import EXPECTED, assert_close, assert_unchanged, case_id, cases, conv_with
 from layers import Conv2D
 
 
 pytestmark = pytest.mark.part("9.3.d")
 
-
-def conv_with(W, b, stride=1, padding=0):
-    """A Conv2D whose filters W (k, k, C_in, C_out) and biases b (C_out,) are given."""
-    W, b = np.asarray(W, dtype=float), np.asarray(b, dtype=float)
-    conv = Conv2D(W.shape[2], W.shape[3], kernel_size=W.shape[0], stride=stride, padding=padding)
-    conv.W, conv.b = W, b
-    return conv
 
 
 def test_one_window_plus_bias():
