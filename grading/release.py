@@ -293,6 +293,10 @@ def main(argv=None):
     except ReleaseError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"{parser.prog}: error: cannot write the release to {args.outdir}: {error.strerror or error}",
+              file=sys.stderr)
+        return 2
     print(f"Student release written to {out}")
     for (relpath, qualname), part in PARTS.items():
         print(f"  {part}  {relpath}: {qualname} stubbed")
