@@ -330,19 +330,165 @@ from .real_utils import zero_padding
 
 
 def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):
-    pidfile = tmp_path / "daemon.pid"
     student = tmp_path / "utils.py"
-    student.write_text(DAEMON.format(pidfile=str(pidfile)))
+    student.write_text(DAEMON.format(pidfile="daemon.pid"))  # in the workspace: as root, the child's only folder
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
         sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        pid = int((ws / "daemon.pid").read_text())
     finally:
         sandbox.remove_workspace(ws)
     assert child.status == "ok", child.problem
-    pid = int(pidfile.read_text())
     assert not Path(f"/proc/{pid}").exists(), "the daemon is still running"
+
+
+# The harness's last step, os.replace, patched: the results become a link to a valid .npz (the inputs)
+# and the progress file a FIFO, which would block a reader that opened it the ordinary way.
+SWAPPED_FILES = '''
+import os
+def _swap(src, dst):
+    os.remove(src)
+    os.symlink("inputs.npz", dst)
+    os.remove("progress.txt")
+    os.mkfifo("progress.txt")
+os.replace = _swap
+from .real_utils import zero_padding
+'''
+
+
+def test_the_grader_reads_no_link_and_no_fifo_the_child_left(tmp_path):
+    student = tmp_path / "utils.py"
+    student.write_text(SWAPPED_FILES)
+    ws = sandbox.make_workspace({"utils.py": student})
+    try:
+        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        assert (ws / "results.npz").is_symlink()
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "no results" and child.arrays is None, child.problem
+    assert child.last_case is None
+
+
+as_root = pytest.mark.skipif(
+    not sandbox.drops_privileges(),
+    reason="children get uids of their own only when the grader runs as root; otherwise isolation between "
+           "parts relies on running the grader as root or in a container")
+
+ID_PROBE = '''
+import json, os, resource
+json.dump({"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+           "nproc": resource.getrlimit(resource.RLIMIT_NPROC)[0]}, open("ids.json", "w"))
+from .real_utils import zero_padding
+'''
+
+
+@as_root
+def test_as_root_each_child_runs_as_its_own_uid_in_a_private_workspace(tmp_path):
+    student = tmp_path / "utils.py"
+    student.write_text(ID_PROBE)
+    ws = sandbox.make_workspace({"utils.py": student})
+    try:
+        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        ids = json.loads((ws / "ids.json").read_text())
+        own, top = ws.stat(), ws.parent.stat()
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "ok", child.problem
+    base = sandbox.CHILD_UID_BASE
+    assert base <= ids["uid"] == ids["euid"] == ids["gid"] < base + sandbox.CHILD_UID_SLOTS
+    assert ids["groups"] == [] and ids["nproc"] == sandbox.CHILD_PROCESSES
+    assert (own.st_uid, oct(own.st_mode & 0o777)) == (ids["uid"], "0o700")
+    assert (top.st_uid, oct(top.st_mode & 0o777)) == (0, "0o711")
+    assert not ws.parent.exists(), "the workspace was not removed"
+
+
+# Each attack runs at import time. Blocked (an OSError), the import fails and the part scores 0 with the
+# reason in its feedback; not blocked, zero_padding is right and the part would earn its point.
+HOSTILE = '''
+import os, signal, time
+import numpy as np
+
+
+def _attack():
+BODY
+
+try:
+    _attack()
+except OSError as exc:
+    raise RuntimeError(f"attack blocked as uid {os.getuid()}: {type(exc).__name__}") from None
+
+
+def zero_padding(X, pad):
+    return np.pad(X, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+'''
+
+ATTACKS = {
+    # (a) the student's file and the results of a part running meanwhile, and the folder above one's own
+    "overwrite_sibling_student_file": 'open(VICTIM + "/layers/utils.py", "w").write("zero_padding = None")',
+    "overwrite_sibling_results": 'open(VICTIM + "/results.npz", "wb").write(b"forged")',
+    "plant_in_workspaces_folder": 'open(os.path.join(os.path.dirname(os.getcwd()), "planted.py"), "w").write("x = 1")',
+    "list_workspaces_folder": 'os.listdir(os.path.dirname(VICTIM))',
+    # (b) the grading worker waiting for this child
+    "kill_grader": 'os.kill(os.getppid(), signal.SIGKILL)',
+    # (c) at most 500 forks, each gone after half a second: harmless even if the limit failed
+    "fork_bomb": """pids = []
+    try:
+        for _ in range(500):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(0.5)
+                os._exit(0)
+            pids.append(pid)
+    finally:
+        for pid in pids:
+            os.waitpid(pid, 0)""",
+    # (d) the reference solution in another part's workspace
+    "read_sibling_reference": 'open(VICTIM + "/layers/Conv2D.py").read()',
+}
+
+
+@as_root
+def test_hostile_children_cannot_touch_other_parts_the_grader_or_the_machine(tmp_path):
+    """A victim workspace held by another child uid, as a part running at the same time holds its own;
+    each attack is handed its exact path, as if it had guessed the random name."""
+    victim = sandbox.make_workspace()
+    np.savez(victim / "results.npz", **{"r0.Z": np.arange(3.0)})
+    before = {p: p.read_bytes() for p in (victim / "layers" / "utils.py", victim / "results.npz")}
+    subs = [copy_reference(tmp_path / "bystander")]
+    for name, body in ATTACKS.items():
+        folder = copy_reference(tmp_path / name)
+        code = HOSTILE.replace("BODY", f"    VICTIM = {str(victim)!r}\n    {body}")
+        (folder / "layers" / "utils.py").write_text(code)
+        subs.append(folder)
+    try:
+        with sandbox.child_user() as victim_uid:
+            sandbox.give_workspace(victim, victim_uid)
+            started = time.monotonic()
+            results = grade_batch(subs, jobs=4, limits=TEST_LIMITS, notebook_conv=False, progress=False,
+                                  out=io.StringIO())
+            seconds = time.monotonic() - started
+        after = {p: p.read_bytes() for p in before}
+        planted = list(victim.parent.iterdir())
+    finally:
+        sandbox.remove_workspace(victim)
+    assert after == before, "another child changed the victim's files"
+    assert planted == [victim]
+    assert results["bystander"]["points"] == FULL
+    for name in ATTACKS:
+        parts = results[name]["parts"]
+        feedback = " ".join(parts["9.3.a"]["feedback"])
+        assert parts["9.3.a"]["points"] == 0, (name, feedback)
+        blocked = re.search(r"attack blocked as uid (\d+): (PermissionError|BlockingIOError)", feedback)
+        assert blocked, (name, feedback)
+        assert int(blocked.group(1)) not in (0, victim_uid)
+        assert all(parts[p]["points"] == RUBRIC[p].points for p in RUBRIC if p != "9.3.a"), (name, parts)
+    assert seconds < 60
 
 
 def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):
