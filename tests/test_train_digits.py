@@ -1,0 +1,45 @@
+"""examples/train_digits.py end to end on a small subset: the last line it prints and the figures it saves.
+
+A smoke test only: the accuracy and the time of a full run are measured by running the script (README).
+"""
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+
+import layers
+
+SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
+spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
+train_digits = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(train_digits)
+
+
+def test_one_epoch_on_a_subset_ends_with_the_accuracy_and_writes_the_figures(tmp_path, capsys):
+    history = train_digits.main(["--epochs", "2", "--limit", "64", "--out", str(tmp_path / "figures")])
+    last = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
+    assert re.fullmatch(r"test accuracy: [01]\.\d{4}", last), last
+    assert last == f"test accuracy: {history['test_accuracy'][-1]:.4f}"
+    assert len(history["loss"]) == len(history["train_accuracy"]) == len(history["test_accuracy"]) == 2
+    for name in ("curves.png", "filters.png", "feature_maps.png"):
+        path = tmp_path / "figures" / name
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+
+
+def test_loops_option_builds_the_network_from_the_loop_based_layers():
+    assert train_digits.parse_args(["--loops"]).loops
+    model = train_digits.build(layers)
+    assert type(model.layers[0]) is layers.Conv2D
+    assert type(model.layers[2]) is layers.Maxpool2D
+
+
+def test_shift_moves_each_image_by_at_most_one_pixel_and_keeps_its_input():
+    X = train_digits.load(limit=20)[0]
+    X_before = X.copy()
+    shifted = train_digits.shift(X)
+    assert shifted.shape == X.shape
+    np.testing.assert_array_equal(X, X_before)
+    padded = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    for original, moved in zip(padded, shifted):
+        assert any(np.array_equal(moved, original[r:r + 8, c:c + 8]) for r in range(3) for c in range(3))
