@@ -61,6 +61,8 @@ class Model:
     def step(self, learning_rate, momentum=0.0):
         """One SGD update from the last backward pass: ``v = momentum * v - lr * grad; W += v``."""
         for layer in self._parametric():
+            if id(layer) not in self.grads:
+                raise RuntimeError("Model.step needs the gradients of a backward pass: call backward first")
             dW, db = self.grads[id(layer)]
             vW, vb = self.velocity.get(id(layer), (np.zeros_like(layer.W), np.zeros_like(layer.b)))
             vW = momentum * vW - learning_rate * dW
@@ -122,8 +124,7 @@ class Model:
     def predict(self, X, batch_size=256):
         """The network's outputs for X in evaluation mode (the mode is restored afterwards)."""
         check_array("Model.predict", "X", X)
-        if len(X) == 0:
-            raise ValueError(f"Model.predict expects at least one example, got X of shape {X.shape}")
+        batch_size = check_int("Model.predict", "batch_size", batch_size, minimum=1)
         modes = [(layer, layer.training) for layer in self.layers if hasattr(layer, "training")]
         self.eval()
         try:

@@ -53,7 +53,7 @@ class Conv2D:
         Returns
         -------
         Z : ndarray, shape (m, H_out, W_out, C_out)
-            ``Z[i, h, w, c] = sum(X_pad[i, h*s:h*s+k, w*s:w*s+k, :] * W[:, :, :, c]) + b[c]``.
+            ``Z[i, h, w, c] = np.sum(X_pad[i, h*s:h*s+k, w*s:w*s+k, :] * self.W[:, :, :, c]) + self.b[c]``.
 
         Caches a copy of X for ``grad``.
 

@@ -28,7 +28,7 @@ class Dropout:
         """X: any shape -> same shape. Draws the mask from numpy's global random state."""
         check_array("Dropout", "X", X)
         if self.training:
-            mask = (np.random.rand(*X.shape) >= self.p) / (1 - self.p)
+            mask = (np.random.random_sample(X.shape) >= self.p) / (1 - self.p)
         else:
             mask = np.ones(X.shape)
         self.cache = mask

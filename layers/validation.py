@@ -10,13 +10,15 @@ import numpy as np
 
 
 def check_array(owner, name, X, ndim=None):
-    """Return ``X`` unchanged if it is a real-valued ndarray with ``ndim`` axes, else raise."""
+    """Return ``X`` unchanged if it is a non-empty real-valued ndarray with ``ndim`` axes, else raise."""
     if not isinstance(X, np.ndarray):
         raise TypeError(f"{owner} expects {name} to be a numpy array, got {type(X).__name__}")
     if not (np.issubdtype(X.dtype, np.number) and not np.issubdtype(X.dtype, np.complexfloating)):
         raise TypeError(f"{owner} expects {name} to hold real numbers, got dtype {X.dtype}")
     if ndim is not None and X.ndim != ndim:
         raise ValueError(f"{owner} expects {name} with {ndim} axes, got shape {X.shape} ({X.ndim} axes)")
+    if X.size == 0:
+        raise ValueError(f"{owner} expects a non-empty {name}, got shape {X.shape}")
     return X
 
 
@@ -48,12 +50,11 @@ def check_real(owner, name, value, expected="", valid=lambda v: True):
 
     ``expected`` words the valid range for the message, e.g. "in [0, 1)".
     """
-    described = f"{name} {expected}".rstrip()
+    expected = f" {expected}" if expected else ""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner} expects {name} to be a number {expected}".rstrip()
-                        + f", got {value!r} ({type(value).__name__})")
+        raise TypeError(f"{owner} expects {name} to be a number{expected}, got {value!r} ({type(value).__name__})")
     if not (np.isfinite(value) and valid(value)):
-        raise ValueError(f"{owner} expects {described}, got {value!r}")
+        raise ValueError(f"{owner} expects {name} to be a finite number{expected}, got {value!r}")
     return float(value)
 
 
@@ -69,7 +70,7 @@ def check_window_fits(owner, X, kernel_size, padding=0):
 
 def check_gradient(owner, in_gradient, expected_shape):
     """Check that the upstream gradient has the shape of the last forward output."""
-    check_array(owner, "in_gradient", in_gradient)
+    check_array(f"{owner}.grad", "in_gradient", in_gradient)
     if in_gradient.shape != tuple(expected_shape):
         raise ValueError(
             f"{owner}.grad expects in_gradient of shape {tuple(expected_shape)} (the last output's), "

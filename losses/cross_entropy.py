@@ -22,6 +22,11 @@ class CrossEntropy:
         check_array("CrossEntropy", "y_pred", y_pred, ndim=2)
         check_array("CrossEntropy", "y_true", y_true)
         m, K = y_pred.shape
+        if y_pred.min() < 0 or y_pred.max() > 1:
+            raise ValueError(
+                "CrossEntropy expects y_pred to hold probabilities in [0, 1] (e.g. a Softmax output), "
+                f"got values in [{y_pred.min():.4g}, {y_pred.max():.4g}] — are these logits?"
+            )
         if y_true.ndim == 1:
             if y_true.shape[0] != m or not np.issubdtype(y_true.dtype, np.integer):
                 raise ValueError(

@@ -227,5 +227,10 @@ def test_leaky_relu_alpha_must_be_a_number():
 
 
 def test_leaky_relu_non_finite_alpha_is_a_value_error():
-    with pytest.raises(ValueError, match=r"LeakyReLU expects alpha, got nan"):
+    with pytest.raises(ValueError, match=r"LeakyReLU expects alpha to be a finite number, got nan"):
         LeakyReLU(alpha=float("nan"))
+
+
+def test_softmax_rejects_an_empty_last_axis():
+    with pytest.raises(ValueError, match=r"Softmax expects a non-empty X, got shape \(2, 0\)"):
+        Softmax()(np.zeros((2, 0)))

@@ -327,7 +327,7 @@ def test_grad_rejects_in_gradient_of_the_wrong_shape(shape):
 def test_grad_rejects_in_gradient_that_is_not_an_array():
     layer = Conv2D(1, 1, kernel_size=1)
     layer(np.zeros((1, 1, 1, 1)))
-    with pytest.raises(TypeError, match="Conv2D expects in_gradient to be a numpy array"):
+    with pytest.raises(TypeError, match="Conv2D.grad expects in_gradient to be a numpy array"):
         layer.grad([[[[1.0]]]])
 
 

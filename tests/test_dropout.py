@@ -108,7 +108,7 @@ def test_inputs_unchanged():
 
 @pytest.mark.parametrize("p", [1, 1.0, -0.1, 1.5, float("nan")])
 def test_p_outside_zero_one_is_a_value_error(p):
-    with pytest.raises(ValueError, match=rf"Dropout expects p in \[0, 1\) \(the drop probability\), got {re.escape(repr(p))}"):
+    with pytest.raises(ValueError, match=rf"Dropout expects p to be a finite number in \[0, 1\) \(the drop probability\), got {re.escape(repr(p))}"):
         Dropout(p)
 
 
@@ -133,3 +133,11 @@ def test_in_gradient_of_another_shape():
     dropout(np.ones((2, 3)))
     with pytest.raises(ValueError, match=re.escape("Dropout.grad expects in_gradient of shape (2, 3) (the last output's), got (3, 2)")):
         dropout.grad(np.ones((3, 2)))
+
+
+def test_a_zero_dimensional_input_is_dropped_like_any_other():
+    np.random.seed(0)
+    layer = Dropout(p=0.5)
+    Z = layer(np.array(2.0))
+    assert Z.shape == () and float(Z) in (0.0, 4.0)
+    assert layer.grad(np.array(1.0)) == Z / 2.0

@@ -79,3 +79,8 @@ def test_in_gradient_of_another_shape(shape):
     flatten(np.ones((2, 2, 2, 2)))
     with pytest.raises(ValueError, match=re.escape(f"Flatten.grad expects in_gradient of shape (2, 8) (the last output's), got {shape}")):
         flatten.grad(np.ones(shape))
+
+
+def test_empty_batch_is_a_value_error():
+    with pytest.raises(ValueError, match=r"Flatten expects a non-empty X, got shape \(0, 2, 2, 1\)"):
+        Flatten()(np.zeros((0, 2, 2, 1)))

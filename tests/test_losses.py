@@ -220,3 +220,14 @@ def test_non_array_input_is_a_type_error(Loss, which):
 def test_grad_before_any_call_is_a_runtime_error(Loss):
     with pytest.raises(RuntimeError, match=rf"{Loss.__name__}\.grad called before any forward"):
         Loss().grad()
+
+
+def test_cross_entropy_rejects_logits():
+    with pytest.raises(ValueError, match=r"CrossEntropy expects y_pred to hold probabilities in \[0, 1\].*logits"):
+        CrossEntropy()(np.array([[5.0, -3.0]]), np.array([0]))
+
+
+@pytest.mark.parametrize("loss", [CrossEntropy(), MSELoss()], ids=["CrossEntropy", "MSELoss"])
+def test_losses_reject_an_empty_batch(loss):
+    with pytest.raises(ValueError, match=rf"{type(loss).__name__} expects a non-empty y_pred, got shape \(0, 3\)"):
+        loss(np.zeros((0, 3)), np.zeros((0, 3)))

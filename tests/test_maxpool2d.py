@@ -284,7 +284,7 @@ def test_grad_rejects_in_gradient_of_the_wrong_shape(shape):
 def test_grad_rejects_in_gradient_that_is_not_an_array():
     pool = Maxpool2D(kernel_size=2, stride=1)
     pool(np.zeros((1, 2, 2, 1)))
-    with pytest.raises(TypeError, match="Maxpool2D expects in_gradient to be a numpy array"):
+    with pytest.raises(TypeError, match="Maxpool2D.grad expects in_gradient to be a numpy array"):
         pool.grad([[[[1.0]]]])
 
 

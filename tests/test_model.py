@@ -355,11 +355,29 @@ def test_empty_layer_list_is_a_type_error():
 @pytest.mark.parametrize("learning_rate", [0, -0.1])
 def test_fit_rejects_a_learning_rate_that_is_not_positive(learning_rate):
     model = Model([Linear(2, 2), Softmax()], CrossEntropy())
-    with pytest.raises(ValueError, match=rf"Model\.fit expects learning_rate > 0, got {learning_rate}"):
+    with pytest.raises(ValueError, match=rf"Model\.fit expects learning_rate to be a finite number > 0, got {learning_rate}"):
         model.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), epochs=1, batch_size=2, learning_rate=learning_rate)
 
 
 def test_predict_rejects_an_empty_batch():
     model = Model([Linear(2, 2)], MSELoss())
-    with pytest.raises(ValueError, match=r"Model\.predict expects at least one example, got X of shape \(0, 2\)"):
+    with pytest.raises(ValueError, match=r"Model\.predict expects a non-empty X, got shape \(0, 2\)"):
         model.predict(np.zeros((0, 2)))
+
+
+def test_step_before_backward_is_a_runtime_error():
+    model = Model([Linear(2, 2)], MSELoss())
+    with pytest.raises(RuntimeError, match=r"Model\.step needs the gradients of a backward pass: call backward first"):
+        model.step(learning_rate=0.1)
+
+
+def test_predict_rejects_a_batch_size_below_one():
+    model = Model([Linear(2, 2)], MSELoss())
+    with pytest.raises(ValueError, match=r"Model\.predict expects batch_size >= 1, got 0"):
+        model.predict(np.zeros((3, 2)), batch_size=0)
+
+
+def test_fit_rejects_an_empty_training_set():
+    model = Model([Linear(2, 2)], MSELoss())
+    with pytest.raises(ValueError, match=r"Model\.fit expects a non-empty X, got shape \(0, 2\)"):
+        model.fit(np.zeros((0, 2)), np.zeros((0, 2)), epochs=1, batch_size=1, learning_rate=0.1)

@@ -156,3 +156,12 @@ def test_notebook_still_holds_the_seed():
     result = subprocess.run([sys.executable, str(CHECKER), str(SEED), str(NOTEBOOK)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_notebook_cells_are_the_stored_seed_cells():
+    # tests/notebook_cells.json holds the seed's cells (checked against ../shared by the test above
+    # wherever ../shared is beside the repository), so a clone without ../shared still notices an edit.
+    stored = json.loads((ROOT / "tests" / "notebook_cells.json").read_text(encoding="utf-8"))
+    nb = json.loads(NOTEBOOK.read_text(encoding="utf-8"))
+    cells = [{"cell_type": c["cell_type"], "source": "".join(c["source"])} for c in nb["cells"]]
+    assert cells == stored, "exercise_9_3.ipynb's cells differ from the seed's (tests/notebook_cells.json)"

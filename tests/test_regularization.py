@@ -79,7 +79,7 @@ def test_grad_of_a_non_array_is_a_type_error():
 
 @pytest.mark.parametrize("coefficient", [-0.1, float("nan"), float("inf")])
 def test_negative_or_non_finite_coefficient_is_a_value_error(coefficient):
-    with pytest.raises(ValueError, match=rf"L2regularization expects coefficient >= 0, got {coefficient!r}"):
+    with pytest.raises(ValueError, match=rf"L2regularization expects coefficient to be a finite number >= 0, got {coefficient!r}"):
         L2regularization(coefficient)
 
 
