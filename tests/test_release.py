@@ -256,6 +256,52 @@ def test_public_checks_catch_a_mistake_in_every_part(release, tmp_path):
         assert outcome == "FAILED" and "AssertionError" in message, f"{part}: {wrong!r} -> {check} {outcome} {message}"
 
 
+# A forward pass that raises something else than NotImplementedError, written into the reference's region.
+FORWARD_ERRORS = {
+    # looping over the input's rows instead of the output's: Z[i, h] runs off the end
+    "9.3.b": ("layers/Maxpool2D.py", "for h in range(H_out):", "for h in range(H):", "Maxpool2D.__call__",
+              "IndexError: index 4 is out of bounds", "9.3.c"),
+    # the filter's channel axes swapped: (k, k, C_out) against a window (k, k, C_in)
+    "9.3.d": ("layers/Conv2D.py", "* self.W[:, :, :, c])", "* self.W[:, :, c, :])", "Conv2D.__call__",
+              "ValueError: operands could not be broadcast together", "9.3.e"),
+}
+
+
+def write_into_region(folder, relpath, right, wrong, region_index):
+    text = (folder / relpath).read_text()
+    body = "\n".join(regions(text)[region_index][2])
+    assert body.count(right) == 1, right
+    (folder / relpath).write_text(text.replace(body, body.replace(right, wrong)))
+
+
+def skips(result):
+    """``[(file, count, reason)]`` from pytest's -rA summary, which names a skip by file and line only."""
+    return [(match.group(2), int(match.group(1)), match.group(3)) for match in
+            re.finditer(r"^SKIPPED \[(\d+)\] (\S+?):\d+: (.*)$", result.stdout, re.MULTILINE)]
+
+
+@pytest.mark.parametrize("forward", sorted(FORWARD_ERRORS))
+def test_a_forward_pass_that_raises_skips_the_gradient_checks_and_names_it(release, tmp_path, forward):
+    relpath, right, wrong, qualname, error, backward = FORWARD_ERRORS[forward]
+    folder = solved_copy(release, tmp_path / "raising")
+    write_into_region(folder, relpath, right, wrong, region_index=0)  # __call__ holds the file's first region
+    result = run_checks(folder, "--part", forward, "--part", backward)
+    outcomes = summary(result)
+    prefix = {part: f"checks/test_{part.replace('.', '_')}_" for part in (forward, backward)}
+    assert any(outcome == "FAILED" and error.split(":")[0] in message
+               for test, (outcome, message) in outcomes.items() if test.startswith(prefix[forward])), result.stdout[-3000:]
+
+    # pytest reports a skip where pytest.skip was called, in checks/helpers.py; only backward checks skip
+    skipped = skips(result)
+    assert skipped, result.stdout[-3000:]
+    for _, _, reason in skipped:
+        assert reason.startswith(f"fix {forward} ({qualname}) first: it raises {error}"), reason
+    # every gradient check is among the skipped, and grad itself is still checked on the cached input
+    ran = {test: outcome for test, (outcome, _) in outcomes.items() if test.startswith(prefix[backward])}
+    assert ran and set(ran.values()) == {"PASSED"}, ran
+    assert not any("central_differences" in test for test in ran), sorted(ran)
+
+
 def test_the_notebook_stops_at_9_3_a_with_the_message(release, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
