@@ -5,6 +5,8 @@ reference, they catch common mistakes, and its notebook stops at 9.3.a.
 What a region is and which part it belongs to is worked out here again, line by line, rather than
 taken from ``grading.release``: a wrong table or parser there must fail here.
 """
+import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -127,8 +129,56 @@ def test_release_holds_the_student_package_and_nothing_instructor_only(release):
     assert not any(f.startswith(("grading/", "tests/", ".ci/", "examples/")) for f in files), sorted(files)
     assert not any(Path(f).name in ("vectorized.py", "oracle.py") or "__pycache__" in f for f in files), sorted(files)
     assert any(f.startswith("checks/test_") for f in files)
-    for relpath in expected_code - set(STUDENT_FILES) | {"model.py", "requirements.txt"}:
+    for relpath in expected_code - set(STUDENT_FILES) | {"model.py"}:
         assert (release / relpath).read_bytes() == (REPO / relpath).read_bytes(), f"{relpath} changed in the release"
+
+
+def requirements(text):
+    """``{normalised project name: requirement line}`` of a requirements file, comments left out."""
+    found = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name = re.match(r"[A-Za-z0-9._-]+", line).group(0)
+            found[re.sub(r"[-_.]+", "-", name).lower()] = line.replace(" ", "")
+    return found
+
+
+def imported_modules(release):
+    """Top-level modules imported by the release's Python files and notebook code cells."""
+    sources = [path.read_text() for path in release.rglob("*.py")]
+    notebook = json.loads((release / "exercise_9_3.ipynb").read_text())
+    sources += ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    modules = set()
+    for source in sources:
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    return modules
+
+
+# What a student runs besides importing: `jupyter execute` (student README) needs these.
+NOTEBOOK_RUNNERS = {"nbclient", "nbformat", "ipykernel"}
+
+
+def test_the_student_requirements_are_the_repository_s_minus_instructor_only_ones(release):
+    shipped = (release / "requirements.txt").read_text()
+    assert shipped == (REPO / "grading" / "student" / "requirements.txt").read_text()
+    student, ours = requirements(shipped), requirements((REPO / "requirements.txt").read_text())
+    # the same lines, versions included, so the two files cannot drift apart silently
+    assert {name: ours.get(name) for name in student} == student, "grading/student/requirements.txt " \
+        "lists a package or version that the repository's requirements.txt does not"
+    assert "examples/" not in shipped, "the release does not ship examples/"
+
+    # exactly what the release needs: each third-party import is listed, each listed package is used
+    local = {"layers", "activations", "losses", "model", "helpers", "conftest"}
+    third_party = imported_modules(release) - set(sys.stdlib_module_names) - local
+    distributions = importlib.metadata.packages_distributions()
+    needed = {re.sub(r"[-_.]+", "-", distributions.get(module, [module])[0]).lower() for module in third_party}
+    assert needed <= set(student), f"the release imports packages its requirements.txt lacks: {sorted(needed - set(student))}"
+    assert set(student) - needed == NOTEBOOK_RUNNERS, f"unused by the release: {sorted(set(student) - needed - NOTEBOOK_RUNNERS)}"
 
 
 def test_no_line_of_any_solution_is_in_the_release(release, tmp_path):
