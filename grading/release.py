@@ -41,6 +41,9 @@ RELEASED_PACKAGES = ("layers", "activations", "losses")
 # requirements.txt is not among them: the repository's also serves instructor-only code (examples/), so
 # the release gets grading/student/requirements.txt, whose lines tests/test_release.py finds in ours.
 RELEASED_FILES = ("model.py",)
+# Repository files released under another name. The release's --part option is the tests' own, so the
+# two cannot drift apart; what only students need sits in grading/student/checks/conftest.py.
+RELEASED_AS = {"tests/conftest.py": "conftest.py"}
 NOTEBOOK = "exercise_9_3.ipynb"
 # Inside a released package but holding an answer.
 INSTRUCTOR_ONLY = {"layers/vectorized.py"}
@@ -226,6 +229,7 @@ def make_release(outdir):
     out = check_outdir(outdir)
     sources = _released_sources()
     missing = [f"{q} ({f})" for f, q in PARTS if f not in sources]
+    missing += [relpath for relpath in RELEASED_AS if not (REPO / relpath).is_file()]
     if missing:
         raise ReleaseError(f"the release needs files that are missing: {', '.join(missing)}")
 
@@ -246,8 +250,16 @@ def make_release(outdir):
                 raise ReleaseError(f"{key[0]}: {key[1]} holds {count} solution regions, expected exactly 1")
 
         (build / NOTEBOOK).write_text(strip_outputs((REPO / NOTEBOOK).read_text(encoding="utf-8")), encoding="utf-8")
-        shutil.copytree(STUDENT_TEMPLATES, build, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
+        for relpath, released_as in RELEASED_AS.items():
+            shutil.copy2(REPO / relpath, build / released_as)
+        ignored = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+        # A template must add to the release, never silently replace a file taken from the repository.
+        for path in sorted(STUDENT_TEMPLATES.rglob("*")):
+            relpath = path.relative_to(STUDENT_TEMPLATES)
+            if path.is_file() and not ignored(str(path.parent), [path.name]) and (build / relpath).exists():
+                raise ReleaseError(f"grading/student/{relpath.as_posix()} would replace the release's "
+                                   f"{relpath.as_posix()} taken from the repository")
+        shutil.copytree(STUDENT_TEMPLATES, build, dirs_exist_ok=True, ignore=ignored)
         if not PUBLIC_EXPECTED.is_file():
             raise ReleaseError("grading/public_expected.json is missing: run python -m grading.make_expected")
         shutil.copy2(PUBLIC_EXPECTED, build / "checks" / "expected.json")

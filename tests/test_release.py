@@ -131,6 +131,8 @@ def test_release_holds_the_student_package_and_nothing_instructor_only(release):
     assert any(f.startswith("checks/test_") for f in files)
     for relpath in expected_code - set(STUDENT_FILES) | {"model.py"}:
         assert (release / relpath).read_bytes() == (REPO / relpath).read_bytes(), f"{relpath} changed in the release"
+    # one --part option for the tests and the public checks, not two copies that drift apart
+    assert (release / "conftest.py").read_bytes() == (REPO / "tests" / "conftest.py").read_bytes()
 
 
 def requirements(text):
@@ -441,6 +443,17 @@ def test_a_known_function_without_its_region_stops_the_release(tmp_path, monkeyp
     with pytest.raises(ReleaseError, match="Conv2D.grad holds 0 solution regions"):
         make_release(tmp_path / "student")
     assert not (tmp_path / "student").exists(), "a refused release must write nothing"
+
+
+def test_a_template_that_would_replace_a_repository_file_stops_the_release(tmp_path, monkeypatch):
+    import grading.release as release_module
+
+    templates = shutil.copytree(REPO / "grading" / "student", tmp_path / "templates")
+    (templates / "conftest.py").write_text("# a second copy of tests/conftest.py\n")
+    monkeypatch.setattr(release_module, "STUDENT_TEMPLATES", templates)
+    with pytest.raises(ReleaseError, match="grading/student/conftest.py would replace"):
+        make_release(tmp_path / "student")
+    assert not (tmp_path / "student").exists()
 
 
 def test_a_marker_quoted_in_a_docstring_is_not_a_region():
