@@ -1,30 +1,17 @@
 """What the notebook prints, part by part: one source for the tests and the notebook test.
 
-The numbers are the hand-verified values of issue 2 (never taken from the code under test). The
+The numbers are the hand-verified values of issue 2, kept once in ``grading/notebook_values.py``. The
 ``notebook_9_3_*`` functions redo a notebook cell through the package, with the same seeds and calls
 as ``exercise_9_3.ipynb``, so a test can compare the package with these numbers without a kernel.
 """
 import numpy as np
 
+from grading.notebook_values import (  # noqa: F401 - re-exported: the tests import them from here
+    CONV_DB_MEAN, CONV_DW_MEAN, CONV_DX_MEAN, CONV_X_SHAPE, CONV_Z_MEAN, CONV_Z_SHAPE, IMAGE_BATCH_PADDED_SHAPE,
+    IMAGE_BATCH_SHAPE, MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE, MAXPOOL_OUT_MEAN, MAXPOOL_OUT_SHAPE, MAXPOOL_X_SHAPE,
+    NUMPY_RANDOM_SEED,
+)
 from layers import Conv2D, Maxpool2D, zero_padding
-
-NUMPY_RANDOM_SEED = 42  # the notebook's numpy_random_seed
-
-# 9.3.a: image_batch.shape -> image_batch_padded.shape
-IMAGE_BATCH_SHAPE = (5, 3, 3, 3)
-IMAGE_BATCH_PADDED_SHAPE = (5, 7, 7, 3)
-# 9.3.b: out = Maxpool2D()(randn(5, 5, 3, 2))
-MAXPOOL_OUT_SHAPE = (5, 4, 2, 2)
-MAXPOOL_OUT_MEAN = 0.8527708273094351
-# 9.3.c: np.mean(maxpool2D.grad(randn(5, 4, 2, 2))[0])
-MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE = -0.013568655474697551
-# 9.3.d: Z = Conv2D(3, 8, padding=1, stride=1)(randn(14, 32, 32, 3))
-CONV_Z_MEAN = 0.0073662670154698556
-CONV_Z_SHAPE = (14, 32, 32, 8)
-# 9.3.e: conv_layer.grad(Z)
-CONV_DX_MEAN = 0.043953646495662746
-CONV_DW_MEAN = 21.41874001960032
-CONV_DB_MEAN = 105.60280393377572
 
 RTOL = 1e-9  # the notebook prints 16-17 significant digits; summation order may move the last ones
 
