@@ -3,9 +3,11 @@
 A bug is the reference with one textual mutation (``old -> new``) applied inside the student
 region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``) of one function, so the corpus follows the
 reference as it changes; a mutation whose ``old`` text is no longer there exactly once raises
-``MutationError`` instead of silently producing a correct "bug". Correct alternatives and hostile
-submissions are hand-written files in ``files/<name>/layers/``; the files an entry does not provide
-are copied from the reference.
+``MutationError`` instead of silently producing a correct "bug". A correct alternative is the
+reference with whole regions replaced (``Region``): only the alternative bodies are stored, and the
+scaffolding around them (docstrings, validation, caching) is always the reference's. Hostile
+submissions that need code outside the regions (at import) are hand-written files in
+``files/<name>/layers/``; the files an entry does not provide are copied from the reference.
 
     build(dest, names=None) -> {name: Submission}
         writes dest/<name>/layers/{utils.py, Maxpool2D.py, Conv2D.py} for each selected entry.
@@ -23,8 +25,11 @@ Each entry says what a correct grader must do with it:
 from __future__ import annotations
 
 import ast
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from grading.notebook_values import CONV_Z_MEAN
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]  # tests/submissions/corpus.py -> the repository root
@@ -46,9 +51,9 @@ DIAGNOSES = (
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
-# 9.3.d's printed mean (issue 2's contract). test_corpus.py checks it against the reference's own
-# output, so a change of the reference cannot leave this value behind unnoticed.
-NOTEBOOK_CONV_Z_MEAN = 0.0073662670154698556
+# 9.3.d's printed mean, from the one copy of the notebook's values. test_corpus.py checks it against the
+# reference's own output, so a change of the reference cannot leave this value behind unnoticed.
+NOTEBOOK_CONV_Z_MEAN = CONV_Z_MEAN
 
 
 class MutationError(ValueError):
@@ -82,6 +87,28 @@ class Mutation:
         return mutated
 
 
+@dataclass(frozen=True)
+class Region:
+    """Replace the whole student region of ``scope`` by ``body`` (any indentation; re-indented to the
+    region's own)."""
+
+    file: str
+    scope: str
+    body: str
+
+    def apply(self, source):
+        """Return ``source`` with the region replaced; raise ``MutationError`` if it no longer fits."""
+        start, end = _solution_region(source, self.scope, self.file)
+        indent = source[source.rindex("\n", 0, end) + 1:end]  # the END marker's indentation
+        body = textwrap.indent(textwrap.dedent(self.body).strip("\n") + "\n", indent)
+        replaced = source[:start] + "\n" + body + indent + source[end:]
+        try:
+            ast.parse(replaced)
+        except SyntaxError as error:
+            raise MutationError(f"{self.file} {self.scope}: the alternative region breaks the syntax: {error}")
+        return replaced
+
+
 def _solution_region(source, scope, file):
     """Character span of the one student region inside the function ``scope`` of ``source``."""
     node = _find_function(ast.parse(source), scope)
@@ -107,7 +134,8 @@ def _find_function(tree, scope):
 @dataclass
 class Submission:
     """One submission: ``kind`` in KINDS, ``lose`` / ``may_also_lose`` part ids, ``diagnosis`` in DIAGNOSES
-    or None; a bug has ``mutations`` of the reference, the other kinds their files in ``files_dir``."""
+    or None; a bug has ``mutations`` of the reference, a correct alternative ``regions``, a hostile entry
+    ``regions`` or its files in ``files_dir``."""
 
     name: str
     kind: str
@@ -116,6 +144,7 @@ class Submission:
     description: str
     may_also_lose: list = field(default_factory=list)
     mutations: list = field(default_factory=list)
+    regions: list = field(default_factory=list)
 
     @property
     def files_dir(self):
@@ -129,8 +158,8 @@ class Submission:
             own = self.files_dir / relative
             if own.is_file():
                 result[relative] = own.read_text()
-        for mutation in self.mutations:
-            result[mutation.file] = mutation.apply(result[mutation.file])
+        for change in self.regions + self.mutations:
+            result[change.file] = change.apply(result[change.file])
         return result
 
 
@@ -164,12 +193,12 @@ def _bug(name, lose, diagnosis, description, *mutations, may_also_lose=()):
     return Submission(name, "bug", list(lose), diagnosis, description, list(may_also_lose), list(mutations))
 
 
-def _correct(name, description):
-    return Submission(name, "correct", [], None, description)
+def _correct(name, description, *regions):
+    return Submission(name, "correct", [], None, description, regions=list(regions))
 
 
-def _hostile(name, lose, description, may_also_lose=()):
-    return Submission(name, "hostile", list(lose), None, description, list(may_also_lose))
+def _hostile(name, lose, description, *regions, may_also_lose=()):
+    return Submission(name, "hostile", list(lose), None, description, list(may_also_lose), regions=list(regions))
 
 
 POOL, CONV, UTILS = "layers/Maxpool2D.py", "layers/Conv2D.py", "layers/utils.py"
@@ -257,18 +286,181 @@ SUBMISSIONS = [
     # --- correct alternatives: full marks ---
     _correct("correct_two_loops",
              "Maxpool2D and Conv2D loop over output rows and columns only, vectorized over examples and "
-             "channels (np.max over axes, np.tensordot)"),
+             "channels (np.max over axes, np.tensordot)",
+             Region(POOL, "Maxpool2D.__call__", """
+             Z = np.zeros((m, H_out, W_out, C))
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     Z[:, h, w, :] = np.max(X[:, h0:h1, w0:w1, :], axis=(1, 2))
+             """),
+             Region(POOL, "Maxpool2D.grad", """
+             dX = np.zeros(X.shape)
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     # (m, k*k, C): argmax over axis 1 is the first maximum in row-major order, as create_mask
+                     windows = X[:, h0:h1, w0:w1, :].reshape(m, k * k, C)
+                     mask = np.zeros(windows.shape)
+                     np.put_along_axis(mask, np.argmax(windows, axis=1)[:, np.newaxis, :], 1.0, axis=1)
+                     dX[:, h0:h1, w0:w1, :] += mask.reshape(m, k, k, C) * in_gradient[:, h:h + 1, w:w + 1, :]
+             """),
+             Region(CONV, "Conv2D.__call__", """
+             X_pad = zero_padding(X, p)
+             Z = np.zeros((m, H_out, W_out, self.out_channels))
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     # (m, k, k, C_in) . (k, k, C_in, C_out) -> (m, C_out)
+                     Z[:, h, w, :] = np.tensordot(X_pad[:, h0:h1, w0:w1, :], self.W, axes=3) + self.b
+             """),
+             Region(CONV, "Conv2D.grad", """
+             X_pad = zero_padding(X, p)
+             dX_pad = np.zeros(X_pad.shape)
+             dW = np.zeros(self.W.shape)
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     g = in_gradient[:, h, w, :]  # (m, C_out)
+                     # (m, C_out) . (k, k, C_in, C_out) over C_out -> (m, k, k, C_in)
+                     dX_pad[:, h0:h1, w0:w1, :] += np.tensordot(g, self.W, axes=([1], [3]))
+                     # (m, k, k, C_in) . (m, C_out) over m -> (k, k, C_in, C_out)
+                     dW += np.tensordot(X_pad[:, h0:h1, w0:w1, :], g, axes=([0], [0]))
+             db = in_gradient.sum(axis=(0, 1, 2))
+             dX = dX_pad[:, p:p + H, p:p + W, :]
+             """)),
     _correct("correct_vectorized",
              "no Python loops: sliding_window_view + einsum, scatter-add with np.add.at; create_mask "
-             "compares flat positions with np.argmax"),
+             "compares flat positions with np.argmax",
+             Region(POOL, "Maxpool2D.__call__", """
+             from numpy.lib.stride_tricks import sliding_window_view
+             # (m, H_out, W_out, C, k, k): the windows of every stride-th position
+             windows = sliding_window_view(X, (k, k), axis=(1, 2))[:, ::s, ::s]
+             Z = windows.max(axis=(4, 5)).astype(np.float64)
+             """),
+             Region(POOL, "Maxpool2D.create_mask", """
+             # np.argmax indexes the flattened window, so compare it with every flat position
+             mask = (np.arange(window.size).reshape(window.shape) == np.argmax(window)).astype(np.float64)
+             """),
+             Region(POOL, "Maxpool2D.grad", """
+             from numpy.lib.stride_tricks import sliding_window_view
+             windows = sliding_window_view(X, (k, k), axis=(1, 2))[:, ::s, ::s]
+             # (m, H_out, W_out, C): flat position of each window's first maximum
+             first = windows.reshape(m, H_out, W_out, C, k * k).argmax(axis=-1)
+             i = np.arange(m)[:, None, None, None]
+             rows = np.arange(H_out)[None, :, None, None] * s + first // k
+             cols = np.arange(W_out)[None, None, :, None] * s + first % k
+             c = np.arange(C)[None, None, None, :]
+             dX = np.zeros(X.shape)
+             # add.at accumulates where overlapping windows share a maximum (plain fancy += would not)
+             np.add.at(dX, (i, rows, cols, c), in_gradient)
+             """),
+             Region(CONV, "Conv2D.__call__", """
+             from numpy.lib.stride_tricks import sliding_window_view
+             # (m, H_out, W_out, C_in, k, k)
+             windows = sliding_window_view(zero_padding(X, p), (k, k), axis=(1, 2))[:, ::s, ::s]
+             Z = np.einsum("mhwcij,ijcd->mhwd", windows, self.W) + self.b
+             """),
+             Region(CONV, "Conv2D.grad", """
+             X_pad = zero_padding(X, p)
+             from numpy.lib.stride_tricks import sliding_window_view
+             windows = sliding_window_view(X_pad, (k, k), axis=(1, 2))[:, ::s, ::s]
+             dW = np.einsum("mhwcij,mhwd->ijcd", windows, in_gradient)
+             db = in_gradient.sum(axis=(0, 1, 2))
+             # (m, H_out, W_out, k, k, C_in): what each output sends back to each element of its window
+             shares = np.einsum("mhwd,ijcd->mhwijc", in_gradient, self.W)
+             rows = (np.arange(H_out) * s)[:, None] + np.arange(k)  # (H_out, k): padded row of each share
+             cols = (np.arange(W_out) * s)[:, None] + np.arange(k)  # (W_out, k)
+             dX_pad = np.zeros(X_pad.shape)
+             # the two index arrays broadcast to (H_out, W_out, k, k); add.at accumulates overlapping windows
+             np.add.at(dX_pad, (slice(None), rows[:, None, :, None], cols[None, :, None, :]), shares)
+             dX = dX_pad[:, p:p + H, p:p + W, :]
+             """)),
     _correct("correct_channels_outermost",
-             "the four loops in another order: channels/filters outermost, then examples, rows, columns"),
-    _correct("correct_slice_padding", "zero_padding by slice assignment into a zeros array instead of np.pad"),
-    _correct("correct_flat_mask", "create_mask sets the flat position np.argmax gives, then reshapes"),
+             "the four loops in another order: channels/filters outermost, then examples, rows, columns",
+             Region(POOL, "Maxpool2D.__call__", """
+             Z = np.zeros((m, H_out, W_out, C))
+             for c in range(C):
+                 for i in range(m):
+                     for h in range(H_out):
+                         for w in range(W_out):
+                             Z[i, h, w, c] = X[i, h * s:h * s + k, w * s:w * s + k, c].max()
+             """),
+             Region(POOL, "Maxpool2D.create_mask", """
+             mask = np.zeros(window.shape)
+             row, col = np.unravel_index(np.argmax(window), window.shape)
+             mask[row, col] = 1
+             """),
+             Region(POOL, "Maxpool2D.grad", """
+             dX = np.zeros(X.shape)
+             for c in range(C):
+                 for i in range(m):
+                     for h in range(H_out):
+                         for w in range(W_out):
+                             window = X[i, h * s:h * s + k, w * s:w * s + k, c]
+                             dX[i, h * s:h * s + k, w * s:w * s + k, c] += self.create_mask(window) * in_gradient[i, h, w, c]
+             """),
+             Region(CONV, "Conv2D.__call__", """
+             X_pad = zero_padding(X, p)
+             Z = np.zeros((m, H_out, W_out, self.out_channels))
+             for c in range(self.out_channels):
+                 kernel = self.W[:, :, :, c]
+                 for i in range(m):
+                     for h in range(H_out):
+                         for w in range(W_out):
+                             Z[i, h, w, c] = (X_pad[i, h * s:h * s + k, w * s:w * s + k, :] * kernel).sum() + self.b[c]
+             """),
+             Region(CONV, "Conv2D.grad", """
+             X_pad = zero_padding(X, p)
+             dX_pad = np.zeros(X_pad.shape)
+             dW = np.zeros(self.W.shape)
+             db = np.zeros(self.b.shape)
+             for c in range(self.out_channels):
+                 for i in range(m):
+                     for h in range(H_out):
+                         for w in range(W_out):
+                             g = in_gradient[i, h, w, c]
+                             dX_pad[i, h * s:h * s + k, w * s:w * s + k, :] += self.W[:, :, :, c] * g
+                             dW[:, :, :, c] += X_pad[i, h * s:h * s + k, w * s:w * s + k, :] * g
+                             db[c] += g
+             dX = dX_pad[:, p:p + H, p:p + W, :]
+             """)),
+    _correct("correct_slice_padding", "zero_padding by slice assignment into a zeros array instead of np.pad",
+             Region(UTILS, "zero_padding", """
+             m, H, W, C = X.shape
+             X_pad = np.zeros((m, H + 2 * pad, W + 2 * pad, C), dtype=X.dtype)
+             X_pad[:, pad:pad + H, pad:pad + W, :] = X
+             """)),
+    _correct("correct_flat_mask", "create_mask sets the flat position np.argmax gives, then reshapes",
+             Region(POOL, "Maxpool2D.create_mask", """
+             mask = np.zeros(window.size)
+             mask[np.argmax(window)] = 1  # np.argmax indexes the flattened window
+             mask = mask.reshape(window.shape)
+             """)),
     # --- hostile: must score 0 in `lose`, be survived in bounded time, keep the other parts intact ---
     _hostile("hostile_infinite_loop", ["9.3.d"], "Conv2D.__call__ never returns (while True)",
+             Region(CONV, "Conv2D.__call__", """
+             while True:
+                 pass
+             """),
              may_also_lose=["9.3.e"]),
-    _hostile("hostile_os_exit", ["9.3.c"], "Maxpool2D.grad calls os._exit(0): the process ends with status 0"),
+    _hostile("hostile_os_exit", ["9.3.c"], "Maxpool2D.grad calls os._exit(0): the process ends with status 0",
+             Region(POOL, "Maxpool2D.grad", """
+             import os
+             os._exit(0)
+             """)),
     _hostile("hostile_sys_exit_import", ["9.3.a"],
              "layers/utils.py calls sys.exit() at import, before zero_padding is defined; the reference "
              "layers/__init__.py and Conv2D.py import it, so any part may fail to import",
@@ -277,9 +469,33 @@ SUBMISSIONS = [
              "every file patches numpy's comparisons (allclose, isclose, array_equal, testing), print and "
              "pytest at import, and every function returns zeros of the right shape"),
     # The issue: "100 MB of printing costs only that part" — the output is right, the flood costs it.
+    # A grader that reads the output into memory or lets it block a pipe hangs or runs out of memory.
     _hostile("hostile_output_flood", ["9.3.b"], "Maxpool2D.__call__ prints 100 MB, then returns the right Z",
+             Region(POOL, "Maxpool2D.__call__", """
+             line = "flood " * 174 + "\\n"  # 1 045 bytes
+             for _ in range(100 * 1000):
+                 print(line, end="")
+             Z = np.zeros((m, H_out, W_out, C))
+             for i in range(m):
+                 for h in range(H_out):
+                     for w in range(W_out):
+                         for c in range(C):
+                             Z[i, h, w, c] = np.max(X[i, h * s:h * s + k, w * s:w * s + k, c])
+             """),
              may_also_lose=["9.3.c"]),
     # One 50 GiB np.ones: a grader without a memory limit on a machine that large would hand it over.
+    # Where the machine cannot give it, np.ones raises MemoryError at once; either way 9.3.d is lost.
     _hostile("hostile_huge_alloc", ["9.3.d"], "Conv2D.__call__ allocates and fills 50 GiB before computing Z",
+             Region(CONV, "Conv2D.__call__", """
+             hog = np.ones(50 * 2**30 // 8)  # 50 GiB of float64, every page written
+             X_pad = zero_padding(X, p)
+             Z = np.zeros((m, H_out, W_out, self.out_channels))
+             for i in range(m):
+                 for h in range(H_out):
+                     for w in range(W_out):
+                         for c in range(self.out_channels):
+                             window = X_pad[i, h * s:h * s + k, w * s:w * s + k, :]
+                             Z[i, h, w, c] = np.sum(window * self.W[:, :, :, c]) + self.b[c]
+             """),
              may_also_lose=["9.3.e"]),
 ]

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from submissions.corpus import (
-    DIAGNOSES, FILES, GRADED_FILES, KINDS, PARTS, REPO, SUBMISSIONS, Mutation, MutationError, build,
-    reference_sources,
+    DIAGNOSES, FILES, GRADED_FILES, KINDS, PARTS, REPO, SUBMISSIONS, Mutation, MutationError,
+    Region, build, reference_sources,
 )
 
 PROBE = Path(__file__).with_name("probe.py")
@@ -69,10 +69,13 @@ def test_entry_is_well_formed(entry):
     own_files = sorted(p.relative_to(entry.files_dir).as_posix() for p in entry.files_dir.rglob("*") if p.is_file())
     assert set(own_files) <= set(GRADED_FILES), f"{entry.name}: stray files {own_files}"
     if entry.kind == "bug":
-        assert entry.lose and entry.mutations and not own_files  # made from the reference, never by hand
+        assert entry.lose and entry.mutations and not entry.regions and not own_files  # never by hand
+    elif entry.kind == "correct":
+        # whole regions only: the scaffolding around them is always the reference's
+        assert entry.regions and not entry.mutations and not own_files and not entry.lose
     else:
-        assert entry.diagnosis is None and not entry.mutations and own_files
-        assert bool(entry.lose) == (entry.kind == "hostile")
+        assert entry.lose and not entry.mutations and (entry.regions or own_files)
+    assert entry.diagnosis is None or entry.kind == "bug"
 
 
 def test_every_folder_of_hand_written_files_belongs_to_an_entry():
@@ -199,10 +202,28 @@ def test_hard_coded_output_passes_the_notebook_mean_check(probes):
 
 @pytest.mark.parametrize("entry", BY_KIND["hostile"], ids=ids(BY_KIND["hostile"]))
 def test_hostile_files_exist(entry):
-    reference = reference_sources()
+    reference, sources = reference_sources(), entry.sources()
     own = [relative for relative in GRADED_FILES if (entry.files_dir / relative).is_file()]
-    assert own, f"{entry.name}: no files in {entry.files_dir}"
+    own += [region.file for region in entry.regions]
+    assert own, f"{entry.name}: neither files in {entry.files_dir} nor regions"
     for relative in own:
-        text = (entry.files_dir / relative).read_text()
-        ast.parse(text)
-        assert text != reference[relative]
+        ast.parse(sources[relative])
+        assert sources[relative] != reference[relative]
+
+
+def test_a_region_of_a_missing_function_raises():
+    with pytest.raises(MutationError, match="no function Maxpool2D.forward"):
+        Region("layers/Maxpool2D.py", "Maxpool2D.forward", "Z = 0").apply(reference_sources()["layers/Maxpool2D.py"])
+
+
+def test_a_region_keeps_the_reference_scaffolding_and_replaces_the_body_only():
+    source = reference_sources()["layers/utils.py"]
+    replaced = Region("layers/utils.py", "zero_padding", """
+        X_pad = X.copy()
+    """).apply(source)
+    head, _, rest = replaced.partition("### BEGIN SOLUTION\n")
+    body, _, tail = rest.partition("### END SOLUTION")
+    assert head == source.partition("### BEGIN SOLUTION\n")[0]
+    assert tail == source.partition("### END SOLUTION")[2]
+    assert body == "    X_pad = X.copy()\n    "
+
