@@ -82,18 +82,26 @@ def _points(x):
 
 def total_text(entry):
     text = f"{_points(entry['points'])}/{entry['max']}"
-    return text + (f" (+{_points(entry['bonus'])} bonus)" if entry.get("bonus") else "")
+    text += f" (+{_points(entry['bonus'])} bonus)" if entry.get("bonus") else ""
+    return text + (" (quick)" if entry.get("quick") else "")
+
+
+def shown(name):
+    """A folder name as one line of the table: control characters (a newline, an escape sequence) and
+    other unprintable ones written as Python escapes."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
 def table(results, seed=None, details=True):
-    """A plain-text table, one row per submission, then one line per lost part."""
+    """A plain-text table, one row per submission, then one line per lost part. "(quick)" marks a result
+    graded without the notebook's Conv2D cells."""
     parts = list(RUBRIC)
-    width = max([len("submission")] + [len(name) for name in results])
+    width = max([len("submission")] + [len(shown(name)) for name in results])
     head = f"{'submission':<{width}}  " + "  ".join(f"{p:>5}" for p in parts) + "  points"
     rows = [head, "-" * len(head)]
     for name, entry in results.items():
         cells = "  ".join(f"{_points(entry['parts'][p]['points']):>5}" for p in parts)
-        rows.append(f"{name:<{width}}  {cells}  {total_text(entry)}")
+        rows.append(f"{shown(name):<{width}}  {cells}  {total_text(entry)}")
     maxes = "  ".join(f"{_points(RUBRIC[p].points):>5}" for p in parts)
     rows.append(f"{'(max)':<{width}}  {maxes}  {MAX_POINTS}; the parts add up to "
                 f"{sum(p.points for p in RUBRIC.values())}, points above {MAX_POINTS} are a bonus")
@@ -107,7 +115,7 @@ def table(results, seed=None, details=True):
                     line = line if len(line) <= 200 else line[:197] + "..."
                     if info.get("diagnoses"):
                         line += f" [likely: {', '.join(info['diagnoses'])}]"
-                    lost.append(f"  {name} {p}: {line}")
+                    lost.append(f"  {shown(name)} {p}: {shown(line)}")
         if lost:
             rows += ["", "lost points (the full feedback is in --json):"] + lost
     if seed is not None:
@@ -145,7 +153,16 @@ def read_json(path):
     return data
 
 
-CSV_FIELDS = ["submission", "points", "max", "bonus", *RUBRIC, "seed", "likely mistakes"]
+CSV_FIELDS = ["submission", "points", "max", "bonus", *RUBRIC, "seed", "quick", "likely mistakes"]
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection): a folder named
+# "=HYPERLINK(...)" must stay text, so such a cell gets a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def write_csv(path, results):
@@ -155,11 +172,11 @@ def write_csv(path, results):
     writer.writeheader()
     for name, entry in results.items():
         row = {"submission": name, "points": entry["points"], "max": entry["max"],
-               "bonus": entry.get("bonus", 0.0), "seed": entry.get("seed", "")}
+               "bonus": entry.get("bonus", 0.0), "seed": entry.get("seed", ""), "quick": bool(entry.get("quick"))}
         mistakes = []
         for part in RUBRIC:
             row[part] = entry["parts"][part]["points"]
             mistakes += [f"{part}: {d}" for d in entry["parts"][part].get("diagnoses", [])]
         row["likely mistakes"] = "; ".join(mistakes)
-        writer.writerow(row)
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
     _atomic_write(path, out.getvalue())

@@ -607,6 +607,23 @@ def test_bad_submissions_exit_2_with_a_message(tmp_path, capsys, make, message):
     assert message in err and "python -m grading grade: error:" in err
 
 
+def test_folder_names_stay_one_line_in_the_table_and_text_in_the_csv(tmp_path):
+    entry = {"points": 0.0, "max": 6, "bonus": 0.0, "seed": 1, "quick": True,
+             "parts": {p: {"points": 0.0, "max": spec.points, "feedback": ["oops\nline two"], "diagnoses": []}
+                       for p, spec in RUBRIC.items()}}
+    names = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "two\nlines\x1b[2J", "plain"]
+    results = {name: entry for name in names}
+    text = report.table(results)
+    lines = text.splitlines()
+    assert "\x1b" not in text and any(line.startswith("two\\nlines\\x1b[2J ") for line in lines), text
+    assert sum(line.startswith("  two\\nlines") for line in lines) == len(RUBRIC)  # one line per lost part
+    assert all("(quick)" in line for line in lines[2:2 + len(names)])
+    report.write_csv(tmp_path / "r.csv", results)
+    rows = list(csv.DictReader((tmp_path / "r.csv").open(newline="")))
+    assert [row["submission"] for row in rows] == ["'" + name for name in names[:4]] + names[4:]
+    assert rows[0]["quick"] == "True"
+
+
 def test_bad_options_exit_2_with_a_message(tmp_path, capsys):
     sub = copy_reference(tmp_path / "sub")
     for argv, message in [(["--jobs", "0"], "--jobs must be at least 1"),
