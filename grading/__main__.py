@@ -215,6 +215,20 @@ def _store(name, parts, hashes, seed, todo, results, json_path):
         report.write_json(json_path, results)
 
 
+SEED_LIMIT = 2**32
+
+
+def seed_type(text):
+    """argparse type of --seed: an integer in [0, 2**32), what numpy's generators accept."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= seed < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected 0 <= seed < 2**32 = {SEED_LIMIT}, got {seed}")
+    return seed
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{grade,release}")
@@ -224,7 +238,8 @@ def build_parser():
     grade.add_argument("--csv", type=Path, help="write one row per submission here")
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: all cores)")
     grade.add_argument("--redo", action="store_true", help="grade again submissions already in --json")
-    grade.add_argument("--seed", type=int, help="seed of the random checks (default: fresh, recorded in the report)")
+    grade.add_argument("--seed", type=seed_type, help="seed of the random checks, 0 <= SEED < 2**32 (default: "
+                       "fresh, recorded in the report)")
     grade.add_argument("--time-factor", type=float, default=Limits.time_factor,
                        help="time limit per part as a multiple of the reference's (default %(default)g)")
     grade.add_argument("--time-floor", type=float, default=Limits.time_floor,

@@ -607,6 +607,19 @@ def test_bad_submissions_exit_2_with_a_message(tmp_path, capsys, make, message):
     assert message in err and "python -m grading grade: error:" in err
 
 
+@pytest.mark.parametrize("seed, message", [
+    ("-1", "expected 0 <= seed < 2**32"),
+    (str(2**32), "expected 0 <= seed < 2**32"),
+    ("abc", "expected an integer, got 'abc'"),
+])
+def test_a_seed_out_of_range_exits_2_with_a_message(tmp_path, capsys, seed, message):
+    sub = copy_reference(tmp_path / "sub")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["grade", "--seed", seed, str(sub)])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "argument --seed" in err and message in err and "Traceback" not in err
+
+
 def test_folder_names_stay_one_line_in_the_table_and_text_in_the_csv(tmp_path):
     entry = {"points": 0.0, "max": 6, "bonus": 0.0, "seed": 1, "quick": True,
              "parts": {p: {"points": 0.0, "max": spec.points, "feedback": ["oops\nline two"], "diagnoses": []}
