@@ -10,20 +10,20 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import notebook_values as nv
 from . import sandbox
 from .rubric import RUBRIC
 
-NOTEBOOK_SEED = 42
-# The values the notebook prints with the reference (issue 2's contract), kept here rather than imported
-# from tests/ so that the grader stands alone.
+NOTEBOOK_SEED = nv.NUMPY_RANDOM_SEED
+# What the notebook prints with the reference, from the one copy in grading/notebook_values.py.
 NOTEBOOK = {
-    "9.3.a": ("shape", (5, 7, 7, 3)),
-    "9.3.b": ("mean of out", 0.8527708273094351),
-    "9.3.c": ("mean of maxpool2D.grad(X_in_grad)[0]", -0.013568655474697551),
-    "9.3.d": ("Mean Z", 0.0073662670154698556),
-    "9.3.e": ("dX mean, dW mean, db mean", (0.043953646495662746, 21.41874001960032, 105.60280393377572)),
+    "9.3.a": ("shape", nv.IMAGE_BATCH_PADDED_SHAPE),
+    "9.3.b": ("mean of out", nv.MAXPOOL_OUT_MEAN),
+    "9.3.c": ("mean of maxpool2D.grad(X_in_grad)[0]", nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE),
+    "9.3.d": ("Mean Z", nv.CONV_Z_MEAN),
+    "9.3.e": ("dX mean, dW mean, db mean", (nv.CONV_DX_MEAN, nv.CONV_DW_MEAN, nv.CONV_DB_MEAN)),
 }
-NOTEBOOK_Z_SHAPE = (14, 32, 32, 8)
+NOTEBOOK_Z_SHAPE = nv.CONV_Z_SHAPE
 
 RTOL, ATOL = 1e-6, 1e-9
 DIAGNOSE_MAX_SIZE = 20_000  # loop variants run only on inputs this small (the random cases)
@@ -59,29 +59,40 @@ def _hw(rng, low, high):
     return H, W
 
 
+# The notebook's own constructor calls, replayed as they are: the defaults of ``__init__`` and the weight
+# initialisation sit outside the solution regions, so a student who changed them is caught here only.
+NOTEBOOK_POOL = {"notebook": True}  # Maxpool2D(), with its defaults
+NOTEBOOK_CONV = {"notebook": True, "seed": NOTEBOOK_SEED, "in_channels": 3, "out_channels": 8, "padding": 1,
+                 "stride": 1}  # np.random.seed(42); Conv2D(in_channels=3, out_channels=8, padding=1, stride=1)
+
+
 def notebook_cases(part):
-    """The notebook's cells, replayed with its seed; the conv weights drawn as ``Conv2D.__init__`` does."""
+    """The notebook's cells, replayed with its seed and its calls (see ``NOTEBOOK_POOL``, ``NOTEBOOK_CONV``).
+
+    The inputs are the notebook's draws, made here so the judge can check them unchanged; the child
+    builds the layer as the notebook does, its weights drawn by the submission's own ``Conv2D.__init__``.
+    """
     np_state = np.random.RandomState(NOTEBOOK_SEED)
     if part == "9.3.a":
-        X = np_state.randn(5, 3, 3, 3)
-        return [_case("nb", "pad", {"pad": 2}, "the notebook's cell (X of shape (5, 3, 3, 3), pad=2)", X=X)]
+        X = np_state.randn(*nv.IMAGE_BATCH_SHAPE)
+        return [_case("nb", "pad", {"pad": 2}, f"the notebook's cell (X of shape {X.shape}, pad=2)", X=X)]
     if part in ("9.3.b", "9.3.c"):
-        X = np_state.randn(5, 5, 3, 2)
+        X = np_state.randn(*nv.MAXPOOL_X_SHAPE)
+        label = f"the notebook's cell (Maxpool2D() with its default kernel_size and stride, X of shape {X.shape}"
         if part == "9.3.b":
-            return [_case("nb", "pool_forward", {"kernel_size": 2, "stride": 1},
-                          "the notebook's cell (X of shape (5, 5, 3, 2), kernel_size=2, stride=1)", X=X)]
-        G = np.random.RandomState(NOTEBOOK_SEED).randn(5, 4, 2, 2)
-        return [_case("nb", "pool_grad", {"kernel_size": 2, "stride": 1},
-                      "the notebook's cell (X of shape (5, 5, 3, 2), X_in_grad of shape (5, 4, 2, 2))", X=X, G=G)]
-    W = np_state.randn(3, 3, 3, 8) * np.sqrt(2 / (3 * 3 * 3))
-    b = np.zeros(8)
-    X = np.random.RandomState(NOTEBOOK_SEED).randn(14, 32, 32, 3)
-    params = {"in_channels": 3, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1}
-    label = "the notebook's cell (X of shape (14, 32, 32, 3), 8 filters, kernel_size=3, stride=1, padding=1)"
+            return [_case("nb", "pool_forward", NOTEBOOK_POOL, label + ")", X=X)]
+        G = np.random.RandomState(NOTEBOOK_SEED).randn(*nv.MAXPOOL_OUT_SHAPE)
+        return [_case("nb", "pool_grad", NOTEBOOK_POOL, label + f", X_in_grad of shape {G.shape})", X=X, G=G)]
+    X = np.random.RandomState(NOTEBOOK_SEED).randn(*nv.CONV_X_SHAPE)
+    label = (f"the notebook's cell (np.random.seed({NOTEBOOK_SEED}); Conv2D(in_channels=3, out_channels=8, "
+             f"padding=1, stride=1) with its default kernel_size and weight initialisation, X of shape {X.shape})")
     if part == "9.3.d":
-        return [_case("nb", "conv_forward", params, label, X=X, W=W, b=b)]
-    G = conv_forward_variant(X, W, b, 1, 1)  # the notebook feeds Z back as the upstream gradient
-    return [_case("nb", "conv_grad", params, label, X=X, W=W, b=b, G=G)]
+        return [_case("nb", "conv_forward", NOTEBOOK_CONV, label, X=X)]
+    # The notebook feeds Z back as the upstream gradient. The reference's Z, not the submission's, so that
+    # a wrong forward pass costs 9.3.d alone; its weights are the reference's Conv2D.__init__ draw.
+    W = np.random.RandomState(NOTEBOOK_SEED).randn(3, 3, 3, 8) * np.sqrt(2 / (3 * 3 * 3))
+    G = conv_forward_variant(X, W, np.zeros(8), 1, 1)
+    return [_case("nb", "conv_grad", NOTEBOOK_CONV, label, X=X, G=G)]
 
 
 def random_cases(part, rng):
@@ -237,6 +248,8 @@ def _unpad(dX_pad, p, H, W):
 def mistakes(case):
     """[(name, {output: array})]: what each known mistake would return on this case."""
     op, prm, inp = case["op"], case["params"], case["inputs"]
+    if prm.get("notebook"):
+        return []  # the layer's hyperparameters and weights are the submission's own: no variant to compare
     if op == "pool_forward":
         X, k, s = inp["X"], prm["kernel_size"], prm["stride"]
         return [(STRIDE_IGNORED, {"Z": pool_forward_variant(X, k, s, stride_ignored=True)}),
@@ -368,7 +381,7 @@ def judge_part(part, cases, expected, child):
         if child.output_tail and child.status not in ("timeout", "flood"):
             feedback.append("last lines of its output: " + child.output_tail[-300:].replace("\n", " | "))
         return 0.0, feedback, []
-    failures, diagnoses, errors = [], [], set()
+    failures, diagnoses, errors, failed_ids = [], [], set(), []
     for case in cases:
         prefix = case["id"] + "."
         got = {k[len(prefix):]: v for k, v in child.arrays.items() if k.startswith(prefix)}
@@ -379,6 +392,7 @@ def judge_part(part, cases, expected, child):
                 diagnoses.append(name)
         if not ok:
             failures.append(message)
+            failed_ids.append(case["id"])
             if "error" in got:
                 errors.add(message.split(": your code raised ", 1)[1].split("; ")[0])
     if not failures:
@@ -390,6 +404,9 @@ def judge_part(part, cases, expected, child):
         feedback = [f"{len(failures)} of {n} checks failed"] + failures[:FEEDBACK_CASES]
         if len(failures) > FEEDBACK_CASES:
             feedback.append(f"... and {len(failures) - FEEDBACK_CASES} more")
+    if failed_ids == ["nb"] and n > 1:
+        feedback.append("only the notebook's cell fails, and it alone builds the layer with the notebook's own call: "
+                        "check the defaults of __init__ and the weight initialisation, outside the solution regions")
     if diagnoses:
         feedback.append("likely mistake: " + ", ".join(diagnoses))
     return 0.0, feedback, diagnoses

@@ -65,6 +65,14 @@ def unsolve(folder):
     return folder
 
 
+def edit_outside_regions(folder, name, old, new):
+    path = folder / "layers" / name
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} is not in {name} exactly once"
+    path.write_text(text.replace(old, new))
+    return folder
+
+
 # ---------------------------------------------------------------------------------------------------
 # Reference and unsolved release, graded with the notebook's cells
 # ---------------------------------------------------------------------------------------------------
@@ -74,10 +82,16 @@ def full_batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("full")
     reference = copy_reference(root / "subs" / "reference")
     unsolved = unsolve(copy_reference(root / "subs" / "unsolved"))
+    # Changed outside the solution regions, where only the notebook's own calls can see it.
+    default_stride = edit_outside_regions(copy_reference(root / "subs" / "default_stride"), "Maxpool2D.py",
+                                          "def __init__(self, kernel_size=2, stride=1):",
+                                          "def __init__(self, kernel_size=2, stride=2):")
+    other_init = edit_outside_regions(copy_reference(root / "subs" / "other_init"), "Conv2D.py",
+                                      "* np.sqrt(2 / (k * k * self.in_channels))", "* np.sqrt(1 / (k * k * self.in_channels))")
     json_path, csv_path = root / "results.json", root / "results.csv"
     out = io.StringIO()
-    results = grade_batch([reference, unsolved], json_path=json_path, csv_path=csv_path, limits=TEST_LIMITS,
-                          progress=False, out=out)
+    results = grade_batch([reference, unsolved, default_stride, other_init], json_path=json_path, csv_path=csv_path,
+                          limits=TEST_LIMITS, progress=False, out=out)
     return {"results": results, "json": json_path, "csv": csv_path, "stdout": out.getvalue(),
             "reference": reference, "unsolved": unsolved, "root": root}
 
@@ -110,9 +124,23 @@ def test_unsolved_release_scores_zero_with_the_not_implemented_message(full_batc
         assert "NotImplementedError" in " ".join(info["feedback"]), (part, info["feedback"])
 
 
+def test_the_notebook_cell_is_replayed_with_the_notebooks_own_calls(full_batch):
+    """Maxpool2D() with its defaults, np.random.seed(42); Conv2D(in_channels=3, ...) with its own weights:
+    a default or an initialisation changed outside the regions fails the notebook's cell alone."""
+    stride = full_batch["results"]["default_stride"]["parts"]
+    assert stride["9.3.b"]["points"] == 0 and stride["9.3.a"]["points"] == 1
+    assert stride["9.3.d"]["points"] == 1 and stride["9.3.e"]["points"] == 2
+    feedback = " ".join(stride["9.3.b"]["feedback"])
+    assert "1 of" in feedback and "Maxpool2D() with its default kernel_size and stride" in feedback
+    assert "check the defaults of __init__ and the weight initialisation" in feedback
+    init = full_batch["results"]["other_init"]["parts"]
+    assert init["9.3.d"]["points"] == 0 and init["9.3.a"]["points"] == 1 and init["9.3.b"]["points"] == 1
+    assert "np.random.seed(42); Conv2D(in_channels=3, out_channels=8, padding=1, stride=1)" in init["9.3.d"]["feedback"][1]
+
+
 def test_json_has_the_documented_shape(full_batch):
     data = json.loads(full_batch["json"].read_text())
-    assert set(data) == {"reference", "unsolved"}
+    assert set(data) == {"reference", "unsolved", "default_stride", "other_init"}
     for entry in data.values():
         assert isinstance(entry["points"], float) and entry["max"] == 6
         assert isinstance(entry["bonus"], float) and isinstance(entry["seed"], int)
@@ -125,7 +153,7 @@ def test_json_has_the_documented_shape(full_batch):
 
 def test_csv_has_one_row_per_submission(full_batch):
     rows = list(csv.DictReader(full_batch["csv"].open()))
-    assert [row["submission"] for row in rows] == ["reference", "unsolved"]
+    assert [row["submission"] for row in rows] == ["reference", "unsolved", "default_stride", "other_init"]
     assert list(rows[0]) == report.CSV_FIELDS
     assert float(rows[0]["points"]) == 7 and float(rows[0]["bonus"]) == 1 and float(rows[1]["9.3.e"]) == 0
 
@@ -523,7 +551,7 @@ def test_the_mistake_variants_switched_off_are_the_reference(seed):
         for got, exp in zip((dX_pad[:, p:p + H, p:p + W], dW, db), expected):
             np.testing.assert_allclose(got, exp)
     for case in plan["9.3.c"]:
-        if case["op"] != "pool_grad":
+        if case["op"] != "pool_grad" or case["id"] == "nb":
             continue
         layer = Maxpool2D(case["params"]["kernel_size"], case["params"]["stride"])
         Z = layer(case["inputs"]["X"])
@@ -539,7 +567,7 @@ def test_random_cases_cover_what_wrong_solutions_get_wrong():
     assert {p["padding"] for p in conv} >= {0, 1, 2} and max(p["stride"] for p in conv) > 1
     assert any(c["inputs"]["X"].shape[0] == 1 for c in plan["9.3.d"])
     assert any(c["inputs"]["X"].shape[1] != c["inputs"]["X"].shape[2] for c in plan["9.3.b"])
-    pool = [c for c in plan["9.3.c"] if c["op"] == "pool_grad"]
+    pool = [c for c in plan["9.3.c"] if c["op"] == "pool_grad" and c["id"] != "nb"]
     assert any(c["params"]["stride"] < c["params"]["kernel_size"] for c in pool)
     assert any("tied" in c["label"] for c in pool)
     windows = [c["inputs"]["window"] for c in plan["9.3.c"] if c["op"] == "pool_mask"]
