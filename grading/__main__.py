@@ -6,8 +6,9 @@ the expected ones, its time and memory set the limits), then grade every (submis
 process pool, one sandboxed child each. A part's file that is byte-identical to one already graded in
 the batch (an untouched starter file, a shared reference sibling) reuses that verdict: same inputs,
 same siblings, same limits. Each submission's result is written to ``--json`` as soon as its last part
-is done, so an interrupted batch resumes where it stopped; a rerun skips submissions already in the
-JSON whose files have not changed, unless ``--redo``.
+is done, so an interrupted batch resumes where it stopped; a rerun skips a submission already in the
+JSON only when its files, the ``--quick`` flag and the fingerprint of the rubric and the reference
+(``fingerprint``) are all those of the current run, unless ``--redo``.
 """
 import argparse
 import hashlib
@@ -75,6 +76,18 @@ def file_hashes(submission):
     return hashes
 
 
+def fingerprint():
+    """A digest of what a verdict depends on besides the submission: the rubric, and every file of the
+    reference that goes into a workspace. A result stored under another fingerprint is graded again."""
+    digest = hashlib.sha256(repr((sorted(RUBRIC.items()), MAX_POINTS)).encode())
+    files = [sandbox.REPO / "model.py"] + sorted(path for package in sandbox.PACKAGES
+                                                 for path in (sandbox.REPO / package).rglob("*.py")
+                                                 if not set(path.parts) & sandbox.LEFT_OUT)
+    for path in files:
+        digest.update(path.relative_to(sandbox.REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _pool(jobs):
     # spawn, not fork: the workers start clean, whatever the grading process has loaded or started
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
@@ -134,15 +147,21 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
         raise UsageError(str(exc)) from None
     results = dict(previous)
     hashes = {path.resolve().name: file_hashes(path) for path in submissions}
-    todo = [path for path in submissions
-            if redo or path.resolve().name not in previous
-            or previous[path.resolve().name].get("files") != hashes[path.resolve().name]]
+    run = {"quick": not notebook_conv, "fingerprint": fingerprint()}
+
+    def up_to_date(name):
+        entry = previous.get(name)
+        return (entry is not None and entry.get("files") == hashes[name]
+                and all(entry.get(key) == value for key, value in run.items()))
+
+    todo = [path for path in submissions if redo or not up_to_date(path.resolve().name)]
     skipped = len(submissions) - len(todo)
     if skipped:
         print(f"{skipped} submission(s) already graded in {json_path}: skipped (--redo grades them again)", file=out)
     seed = secrets.randbits(32) if seed is None else seed
     if todo:
-        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, seed, limits, notebook_conv, progress)
+        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, seed, limits, notebook_conv, progress,
+               run)
     graded = {path.resolve().name: results[path.resolve().name] for path in submissions}
     if csv_path:
         report.write_csv(csv_path, graded)
@@ -150,7 +169,7 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
     return graded
 
 
-def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, progress):
+def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, progress, run):
     from tqdm import tqdm
 
     plan = checks.make_plan(seed, notebook_conv=notebook_conv)
@@ -177,7 +196,7 @@ def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, 
 
     def store_if_complete(name):
         if len(parts_done[name]) == len(RUBRIC):
-            _store(name, parts_done[name], hashes[name], seed, todo, results, json_path)
+            _store(name, parts_done[name], hashes[name], seed, run, todo, results, json_path)
             bar.update(1)
 
     def on_result(key, result):
@@ -199,7 +218,7 @@ def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, 
           + f", {limits.memory_mb:g} MB above the reference's peak", file=sys.stderr)
 
 
-def _store(name, parts, hashes, seed, todo, results, json_path):
+def _store(name, parts, hashes, seed, run, todo, results, json_path):
     path = next(p for p in todo if p.resolve().name == name)
     points = sum(parts[p]["points"] for p in RUBRIC)
     results[name] = {
@@ -208,6 +227,8 @@ def _store(name, parts, hashes, seed, todo, results, json_path):
         "bonus": max(0.0, points - MAX_POINTS),
         "parts": {p: parts[p] for p in RUBRIC},
         "seed": seed,
+        "quick": run["quick"],  # graded without the notebook's Conv2D cells: not for marks
+        "fingerprint": run["fingerprint"],
         "files": hashes,
         "diff": report.function_diffs(path, sandbox.REPO),
     }
@@ -247,7 +268,9 @@ def build_parser():
     grade.add_argument("--memory-mb", type=float, default=Limits.memory_mb,
                        help="memory allowed above the reference's peak, MB (default %(default)g)")
     grade.add_argument("--quick", action="store_true",
-                       help="leave out the notebook's two large Conv2D cells (smoke runs; not for marks)")
+                       help="leave out the notebook's two large Conv2D cells (smoke runs; not for marks). Marked "
+                            "(quick) in the table and \"quick\": true in --json; a run without --quick grades "
+                            "such results again")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.grade = grade  # its usage line goes with the errors found after parsing
     release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)

@@ -6,7 +6,8 @@
 The self-checks hold no implementation, so what a student's code must output is computed here, once,
 by the reference in ``layers/``, and stored with its inputs. Inputs are stored, not only their seeds:
 the checks then do not depend on numpy drawing the same numbers in every version. Each case records
-the seed of the ``np.random.default_rng`` that drew it, so the file can be regenerated exactly.
+the seed of the ``np.random.default_rng`` that drew it, so the file can be regenerated exactly. What
+the notebook prints is taken from ``grading/notebook_values.py``, and refused if the reference disagrees.
 """
 import argparse
 import json
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from grading import notebook_values as nv
+
 OUTPUT = Path(__file__).resolve().parent / "public_expected.json"
-NOTEBOOK_SEED = 42  # the notebook's numpy_random_seed
 
 # (m, H, W, C, pad)
 PADDING_CASES = [(2, 3, 4, 2, 1), (1, 2, 2, 1, 0), (2, 3, 3, 1, 2)]
@@ -96,31 +98,57 @@ def build():
     return data
 
 
+class NotebookMismatch(Exception):
+    """The reference does not print what grading/notebook_values.py says the notebook prints."""
+
+
 def _notebook_values(Conv2D, Maxpool2D, zero_padding):
-    """What the notebook prints, computed by redoing its cells (same seeds, same calls)."""
-    np.random.seed(NOTEBOOK_SEED)
-    image_batch = np.random.randn(5, 3, 3, 3)
+    """What the notebook prints: the numbers of grading/notebook_values.py, their one copy.
+
+    The cells are redone here with the reference (same seeds, same calls), to refuse writing numbers
+    the reference does not reproduce, and for the padded image that the 9.3.a check compares, which
+    notebook_values.py does not hold.
+    """
+    np.random.seed(nv.NUMPY_RANDOM_SEED)
+    image_batch = np.random.randn(*nv.IMAGE_BATCH_SHAPE)
     padded = zero_padding(image_batch, 2)
 
-    np.random.seed(NOTEBOOK_SEED)
-    X = np.random.randn(5, 5, 3, 2)
+    np.random.seed(nv.NUMPY_RANDOM_SEED)
+    X = np.random.randn(*nv.MAXPOOL_X_SHAPE)
     maxpool2D = Maxpool2D()
     out = maxpool2D(X)
-    np.random.seed(NOTEBOOK_SEED)
-    dX_pool = maxpool2D.grad(np.random.randn(5, 4, 2, 2))
+    np.random.seed(nv.NUMPY_RANDOM_SEED)
+    dX_pool = maxpool2D.grad(np.random.randn(*out.shape))
 
-    np.random.seed(NOTEBOOK_SEED)
+    np.random.seed(nv.NUMPY_RANDOM_SEED)
     conv_layer = Conv2D(in_channels=3, out_channels=8, padding=1, stride=1)
-    np.random.seed(NOTEBOOK_SEED)
-    Z = conv_layer(np.random.randn(14, 32, 32, 3))
+    np.random.seed(nv.NUMPY_RANDOM_SEED)
+    Z = conv_layer(np.random.randn(*nv.CONV_X_SHAPE))
     dX, dW, db = conv_layer.grad(Z)
+
+    computed_and_stored = {
+        "IMAGE_BATCH_PADDED_SHAPE": (padded.shape, nv.IMAGE_BATCH_PADDED_SHAPE),
+        "MAXPOOL_OUT_SHAPE": (out.shape, nv.MAXPOOL_OUT_SHAPE),
+        "MAXPOOL_OUT_MEAN": (np.mean(out), nv.MAXPOOL_OUT_MEAN),
+        "MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE": (np.mean(dX_pool[0]), nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE),
+        "CONV_Z_SHAPE": (Z.shape, nv.CONV_Z_SHAPE),
+        "CONV_Z_MEAN": (np.mean(Z), nv.CONV_Z_MEAN),
+        "CONV_DX_MEAN": (np.mean(dX), nv.CONV_DX_MEAN),
+        "CONV_DW_MEAN": (np.mean(dW), nv.CONV_DW_MEAN),
+        "CONV_DB_MEAN": (np.mean(db), nv.CONV_DB_MEAN),
+    }
+    for name, (computed, stored) in computed_and_stored.items():
+        if np.shape(computed) != np.shape(stored) or not np.allclose(computed, stored, rtol=1e-9, atol=0):
+            raise NotebookMismatch(f"the reference gives {name} = {computed!r}, grading/notebook_values.py "
+                                   f"holds {stored!r}: fix the reference, or the number if the notebook changed")
     return {
-        "seed": NOTEBOOK_SEED,
-        "9.3.a": {"image_batch_padded.shape": list(padded.shape), "image_batch_padded[1,1]": padded[1, 1]},
-        "9.3.b": {"out.shape": list(out.shape), "mean(out)": float(np.mean(out))},
-        "9.3.c": {"mean(dX[0])": float(np.mean(dX_pool[0]))},
-        "9.3.d": {"Z.shape": list(Z.shape), "mean(Z)": float(np.mean(Z))},
-        "9.3.e": {"mean(dX)": float(np.mean(dX)), "mean(dW)": float(np.mean(dW)), "mean(db)": float(np.mean(db))},
+        "seed": nv.NUMPY_RANDOM_SEED,
+        "9.3.a": {"image_batch_padded.shape": list(nv.IMAGE_BATCH_PADDED_SHAPE),
+                  "image_batch_padded[1,1]": padded[1, 1]},
+        "9.3.b": {"out.shape": list(nv.MAXPOOL_OUT_SHAPE), "mean(out)": nv.MAXPOOL_OUT_MEAN},
+        "9.3.c": {"mean(dX[0])": nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE},
+        "9.3.d": {"Z.shape": list(nv.CONV_Z_SHAPE), "mean(Z)": nv.CONV_Z_MEAN},
+        "9.3.e": {"mean(dX)": nv.CONV_DX_MEAN, "mean(dW)": nv.CONV_DW_MEAN, "mean(db)": nv.CONV_DB_MEAN},
     }
 
 
@@ -159,7 +187,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m grading.make_expected", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="do not write; exit 1 if the stored file is stale")
     args = parser.parse_args(argv)
-    text = render()
+    try:
+        text = render()
+    except NotebookMismatch as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     if args.check:
         if not OUTPUT.is_file() or OUTPUT.read_text(encoding="utf-8") != text:
             print("grading/public_expected.json is stale: run python -m grading.make_expected", file=sys.stderr)

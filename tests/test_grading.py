@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from grading import checks, report, sandbox
-from grading.__main__ import Limits, grade_batch, main
+from grading.__main__ import Limits, fingerprint, grade_batch, main
 from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
 from layers import Conv2D, Maxpool2D
 
@@ -144,6 +144,7 @@ def test_json_has_the_documented_shape(full_batch):
     for entry in data.values():
         assert isinstance(entry["points"], float) and entry["max"] == 6
         assert isinstance(entry["bonus"], float) and isinstance(entry["seed"], int)
+        assert entry["quick"] is False and entry["fingerprint"] == fingerprint()
         assert list(entry["parts"]) == list(RUBRIC)
         for part, info in entry["parts"].items():
             assert isinstance(info["points"], float) and info["max"] == RUBRIC[part].points
@@ -179,6 +180,39 @@ def test_rerun_skips_graded_submissions_and_redo_grades_again(full_batch, tmp_pa
     data = json.loads(json_path.read_text())
     assert data["unsolved"]["seed"] == 7 and data["unsolved"]["points"] == 0
     assert data["reference"]["seed"] == old_seed, "a submission not named was graded again"
+
+
+def test_quick_results_are_marked_and_not_reused_by_a_full_run(full_batch, tmp_path, capsys):
+    json_path = tmp_path / "results.json"
+    shutil.copyfile(full_batch["json"], json_path)
+    reference, unsolved = str(full_batch["reference"]), str(full_batch["unsolved"])
+    # full results, a quick run: graded again, quick
+    assert main(["grade", "--json", str(json_path), "--quick", "--seed", "3", *LIMIT_ARGS, unsolved]) == 0
+    out = capsys.readouterr().out
+    assert "already graded" not in out and re.search(r"^unsolved\s.*0/6 \(quick\)$", out, re.M), out
+    data = json.loads(json_path.read_text())
+    assert data["unsolved"]["quick"] is True and data["unsolved"]["seed"] == 3
+    # the same quick run again: reused
+    assert main(["grade", "--json", str(json_path), "--quick", *LIMIT_ARGS, unsolved]) == 0
+    assert "1 submission(s) already graded" in capsys.readouterr().out
+    # a full run: the quick result is graded again, the full one reused
+    assert main(["grade", "--json", str(json_path), "--seed", "4", *LIMIT_ARGS, reference, unsolved]) == 0
+    out = capsys.readouterr().out
+    assert "1 submission(s) already graded" in out and "(quick)" not in out
+    data = json.loads(json_path.read_text())
+    assert data["unsolved"]["quick"] is False and data["unsolved"]["seed"] == 4
+    assert data["reference"]["seed"] != 4
+
+
+def test_a_result_of_another_rubric_or_reference_is_graded_again(full_batch, tmp_path, capsys):
+    json_path = tmp_path / "results.json"
+    data = json.loads(full_batch["json"].read_text())
+    data["unsolved"]["fingerprint"] = "0" * 16  # graded with another rubric or reference
+    json_path.write_text(json.dumps(data))
+    assert main(["grade", "--json", str(json_path), "--quick", "--seed", "5", *LIMIT_ARGS,
+                 str(full_batch["unsolved"])]) == 0
+    assert "already graded" not in capsys.readouterr().out
+    assert json.loads(json_path.read_text())["unsolved"]["fingerprint"] == fingerprint()
 
 
 def test_a_changed_file_is_graded_again_without_redo(full_batch, tmp_path, capsys):

@@ -465,11 +465,21 @@ def test_public_expected_values_are_those_of_the_reference():
     assert make_expected.render() == make_expected.OUTPUT.read_text(), (
         "grading/public_expected.json is stale: run python -m grading.make_expected"
     )
+
+
+def test_the_notebook_s_numbers_are_those_of_notebook_values(monkeypatch, capsys):
+    from grading import notebook_values as nv
+
     notebook = json.loads(make_expected.OUTPUT.read_text())["notebook"]
-    ev = pytest.importorskip("expected_values")
-    assert notebook["9.3.b"]["mean(out)"] == pytest.approx(ev.MAXPOOL_OUT_MEAN, rel=ev.RTOL)
-    assert notebook["9.3.c"]["mean(dX[0])"] == pytest.approx(ev.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE, rel=ev.RTOL)
-    assert notebook["9.3.d"]["mean(Z)"] == pytest.approx(ev.CONV_Z_MEAN, rel=ev.RTOL)
-    assert notebook["9.3.e"]["mean(dX)"] == pytest.approx(ev.CONV_DX_MEAN, rel=ev.RTOL)
-    assert notebook["9.3.e"]["mean(dW)"] == pytest.approx(ev.CONV_DW_MEAN, rel=ev.RTOL)
-    assert notebook["9.3.e"]["mean(db)"] == pytest.approx(ev.CONV_DB_MEAN, rel=ev.RTOL)
+    assert notebook["seed"] == nv.NUMPY_RANDOM_SEED
+    assert notebook["9.3.a"]["image_batch_padded.shape"] == list(nv.IMAGE_BATCH_PADDED_SHAPE)
+    assert notebook["9.3.b"] == {"out.shape": list(nv.MAXPOOL_OUT_SHAPE), "mean(out)": nv.MAXPOOL_OUT_MEAN}
+    assert notebook["9.3.c"] == {"mean(dX[0])": nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE}
+    assert notebook["9.3.d"] == {"Z.shape": list(nv.CONV_Z_SHAPE), "mean(Z)": nv.CONV_Z_MEAN}
+    assert notebook["9.3.e"] == {"mean(dX)": nv.CONV_DX_MEAN, "mean(dW)": nv.CONV_DW_MEAN, "mean(db)": nv.CONV_DB_MEAN}
+
+    # a number the reference does not reproduce is refused, not silently replaced
+    monkeypatch.setattr(nv, "MAXPOOL_OUT_MEAN", nv.MAXPOOL_OUT_MEAN + 1e-6)
+    assert make_expected.main(["--check"]) == 1
+    error = capsys.readouterr().err
+    assert "MAXPOOL_OUT_MEAN" in error and "grading/notebook_values.py" in error and "Traceback" not in error
