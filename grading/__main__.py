@@ -23,7 +23,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from . import checks, report, sandbox
-from .rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
 REFERENCE_TIMEOUT = 600.0
 
@@ -79,13 +79,24 @@ def file_hashes(submission):
 def fingerprint():
     """A digest of what a verdict depends on besides the submission: the rubric, and every file of the
     reference that goes into a workspace. A result stored under another fingerprint is graded again."""
-    digest = hashlib.sha256(repr((sorted(RUBRIC.items()), MAX_POINTS)).encode())
+    digest = hashlib.sha256(repr((sorted(RUBRIC.items()), MAX_POINTS, sorted(REFERENCE_SIBLINGS.items())))
+                            .encode())
     files = [sandbox.REPO / "model.py"] + sorted(path for package in sandbox.PACKAGES
                                                  for path in (sandbox.REPO / package).rglob("*.py")
                                                  if not set(path.parts) & sandbox.LEFT_OUT)
     for path in files:
         digest.update(path.relative_to(sandbox.REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
+
+
+def exposed_solutions(submissions):
+    """The paths other users could read that hold a solution: the repository (its reference files,
+    answers and history) and the submissions' files."""
+    repo = sandbox.REPO
+    candidates = [repo / "layers" / name for name in STUDENT_FILES]
+    candidates += [repo / "layers" / "vectorized.py", repo / "tests" / "oracle.py", repo / ".git"]
+    candidates += [Path(sub) / "layers" / name for sub in submissions for name in STUDENT_FILES]
+    return [path for path in candidates if sandbox.readable_by_others(path)]
 
 
 def _pool(jobs):
@@ -136,8 +147,11 @@ def reference_run(plan, jobs):
 
 
 def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=False, seed=None,
-                limits=None, notebook_conv=True, progress=True, out=None):
-    """Grade ``submissions`` (folders); return {name: entry} for all of them (reused ones included)."""
+                limits=None, notebook_conv=True, progress=True, out=None, allow_readable=False):
+    """Grade ``submissions`` (folders); return {name: entry} for all of them (reused ones included).
+
+    As root, refuses (UsageError) while other users could read a solution (``exposed_solutions``): the
+    children run as other users. ``allow_readable`` grades anyway, with a warning on stderr."""
     submissions = check_submissions(submissions)
     limits = limits or Limits()
     out = out or sys.stdout
@@ -145,6 +159,18 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
         previous = report.read_json(json_path) if json_path else {}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if sandbox.drops_privileges():
+        exposed = exposed_solutions(submissions)
+        if exposed:
+            what = (f"other users can read {', '.join(map(str, exposed[:4]))}"
+                    + (f" and {len(exposed) - 4} more" if len(exposed) > 4 else ""))
+            if not allow_readable:
+                raise UsageError(f"{what}: as root, the children run as other users and could read the reference "
+                                 "or another submission; remove the others' permissions (chmod -R o-rwx on the "
+                                 "repository and on the submissions, or on a folder above them) or pass "
+                                 "--allow-readable")
+            print(f"WARNING: {what}, and so can the students' code while it is graded (--allow-readable)",
+                  file=sys.stderr)
     results = dict(previous)
     hashes = {path.resolve().name: file_hashes(path) for path in submissions}
     run = {"quick": not notebook_conv, "fingerprint": fingerprint()}
@@ -271,6 +297,10 @@ def build_parser():
                        help="leave out the notebook's two large Conv2D cells (smoke runs; not for marks). Marked "
                             "(quick) in the table and \"quick\": true in --json; a run without --quick grades "
                             "such results again")
+    grade.add_argument("--allow-readable", action="store_true",
+                       help="as root, grade even though other users can read the repository or a submission. "
+                            "Without it the grader refuses to: the children run as other users, so a submission "
+                            "could read the reference solution or another student's files. With it, a warning")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.grade = grade  # its usage line goes with the errors found after parsing
     release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)
@@ -296,7 +326,7 @@ def main(argv=None):
     try:
         grade_batch(args.submissions, json_path=args.json, csv_path=args.csv, jobs=args.jobs, redo=args.redo,
                     seed=args.seed, limits=Limits(args.time_factor, args.time_floor, args.memory_mb),
-                    notebook_conv=not args.quick, progress=not args.no_progress)
+                    notebook_conv=not args.quick, progress=not args.no_progress, allow_readable=args.allow_readable)
     except UsageError as exc:
         parser.error(str(exc))
     except GradingError as exc:

@@ -12,7 +12,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import notebook_values as nv
 from . import sandbox
-from .rubric import RUBRIC
+from .rubric import REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
 NOTEBOOK_SEED = nv.NUMPY_RANDOM_SEED
 # What the notebook prints with the reference, from the one copy in grading/notebook_values.py.
@@ -436,7 +436,7 @@ def reference_problems(plan, expected_by_part):
 
 def run_reference(part, cases, timeout):
     """The reference's arrays for ``cases``, its wall time and its peak address space (bytes)."""
-    ws = sandbox.make_workspace()
+    ws = sandbox.make_workspace(reference=STUDENT_FILES)
     try:
         sandbox.write_job(ws, part, cases)
         child = sandbox.run_child(ws, timeout=timeout)
@@ -473,7 +473,7 @@ def run_part(submission, part, cases, expected, timeout, memory_bytes):
     if problem:
         result["feedback"] = [f"{problem}: 0 points for this part"]
         return result
-    ws = sandbox.make_workspace({spec.file: path})
+    ws = sandbox.make_workspace({spec.file: path}, reference=REFERENCE_SIBLINGS.get(part, ()))
     try:
         sandbox.write_job(ws, part, cases)
         child = sandbox.run_child(ws, timeout=timeout, memory_bytes=memory_bytes)

@@ -19,3 +19,10 @@ MAX_POINTS = 6
 
 # The three files a submission hands in, under its layers/ folder.
 STUDENT_FILES = ("utils.py", "Maxpool2D.py", "Conv2D.py")
+
+# The reference files a part's code calls, put beside the student's file when that part is graded; every
+# other student file in the part's workspace is stubbed (solution regions replaced by the release's
+# NotImplementedError), so no part's workspace holds a solution it does not need. Conv2D calls
+# zero_padding, so 9.3.d and 9.3.e get the reference utils.py: zero padding is one np.pad call, a leak
+# of the solution to 9.3.a accepted so that a wrong zero_padding costs 9.3.a only.
+REFERENCE_SIBLINGS = {"9.3.d": ("utils.py",), "9.3.e": ("utils.py",)}

@@ -3,9 +3,12 @@
 Isolation policy, per submission and part:
 
 * A fresh workspace in a temporary directory holds a copy of the repository's packages (``layers/``
-  without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) with **only the graded part's
-  file** replaced by the student's: grading 9.3.d/e uses the reference ``utils.py`` and ``Maxpool2D.py``, so
-  a wrong ``zero_padding`` costs 9.3.a only and a hostile ``Maxpool2D.py`` cannot touch the Conv2D parts.
+  without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the three student
+  files, **only the graded part's file is the student's**; the other two are their *stubbed* versions
+  (every solution region replaced by the release's ``NotImplementedError`` stub), except the reference
+  ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``: Conv2D calls ``zero_padding``). So a wrong
+  ``zero_padding`` costs 9.3.a only, a hostile ``Maxpool2D.py`` cannot touch the Conv2D parts, and code
+  run for one part finds no solution of another to copy (to ``/tmp``, say) for a later part to load.
   The judge's inputs are copied into it; the judge's expected outputs never are.
 * The child is ``python -I -S``: no environment variables, user site or ``.pth`` files; its ``sys.path`` is
   the standard library, the workspace and numpy's own directory. The working directory is the workspace,
@@ -37,7 +40,8 @@ Isolation policy, per submission and part:
 Not isolated (known gaps): not run as root, the child runs as the grader's user, so it could read or write
 that user's files (other workspaces included) or signal its processes, and isolation between parts then
 relies on running the grader as root or in a container. As root, the child can still read whatever is
-readable by every user (keep the repository and the submissions ``o-rwx``), write to ``/tmp`` and
+readable by every user: the grader refuses to run while the repository or a submission is
+(``readable_by_others``; ``--allow-readable`` overrides, with a warning). It can also write to ``/tmp`` and
 ``/dev/shm``, see ``/proc``, and use the network. For a real course, run the grader as root inside a
 container or VM without network.
 """
@@ -62,6 +66,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .release import stub_source
+from .rubric import STUDENT_FILES
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = Path(__file__).resolve().parent / "harness.py"
@@ -92,21 +99,45 @@ class ChildResult:
         self.problem = problem        # one line for the feedback when status != "ok"
 
 
-def make_workspace(student_files=None, source=REPO):
-    """A temp dir with the packages of ``source`` and, from ``student_files`` ({name: path}), the
-    student's version of some of ``layers/``'s files. Returns its path; the caller removes it with
-    ``remove_workspace``. It sits alone in a directory of its own (``0o711``), so that other children can
-    reach their own workspace through the temporary directory but cannot list this one's name."""
+def make_workspace(student_files=None, source=REPO, reference=()):
+    """A temp dir with the packages of ``source`` in which each of ``layers/``'s student files is, by
+    name: the student's (``student_files``, {name: path}), the reference's (named in ``reference``), or
+    else stubbed (``stubbed_source``), so that the workspace holds no solution it was not given.
+    Returns its path; the caller removes it with ``remove_workspace``. It sits alone in a directory of
+    its own (``0o711``), so that other children can reach their own workspace through the temporary
+    directory but cannot list this one's name."""
     own = Path(tempfile.mkdtemp(prefix="grading-"))
     own.chmod(0o711)
     ws = Path(tempfile.mkdtemp(prefix="ws-", dir=own))
     for package in PACKAGES:
         shutil.copytree(source / package, ws / package, ignore=lambda d, names: [n for n in names if n in LEFT_OUT])
     shutil.copy2(source / "model.py", ws / "model.py")
-    for name, path in (student_files or {}).items():
-        shutil.copyfile(path, ws / "layers" / name)
+    student_files = student_files or {}
+    for name in STUDENT_FILES:
+        if name in student_files:
+            shutil.copyfile(student_files[name], ws / "layers" / name)
+        elif name not in reference:
+            (ws / "layers" / name).write_text(stubbed_source(source / "layers" / name), encoding="utf-8")
     shutil.copyfile(HARNESS, ws / "_harness.py")
     return ws
+
+
+def stubbed_source(path):
+    """The text of a reference file with every solution region stubbed, as the release has it."""
+    path = Path(path)
+    return stub_source(path.read_text(encoding="utf-8"), f"layers/{path.name}")[0]
+
+
+def readable_by_others(path):
+    """True when a user who is neither ``path``'s owner nor in its group can read it (a file) or enter it
+    (a folder): it allows that to others, and so does every folder above it (search permission)."""
+    path = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(path).st_mode
+        need = stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH
+        return bool(mode & need) and all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.parents)
+    except OSError:
+        return False
 
 
 def write_job(ws, part, cases):

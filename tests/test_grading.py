@@ -10,6 +10,7 @@ import io
 import json
 import re
 import shutil
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -22,14 +23,13 @@ from grading.__main__ import Limits, fingerprint, grade_batch, main
 from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
 from layers import Conv2D, Maxpool2D
 
-try:
-    from submissions.corpus import SUBMISSIONS, build
-except ImportError:  # the corpus is written separately; without it only its tests are skipped
-    SUBMISSIONS, build = [], None
+from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_LIMITS = Limits(time_factor=5.0, time_floor=5.0, memory_mb=300.0)
-LIMIT_ARGS = ["--time-factor", "5", "--time-floor", "5", "--memory-mb", "300", "--no-progress"]
+# As root the grader refuses a repository other users can read unless told otherwise; the tests of that
+# refusal are below, every other test grades with it allowed.
+LIMIT_ARGS = ["--time-factor", "5", "--time-floor", "5", "--memory-mb", "300", "--no-progress", "--allow-readable"]
 FULL = sum(part.points for part in RUBRIC.values())
 
 # Appended to a file: every comparison numpy offers says "equal", print is silenced. It runs only in the
@@ -91,7 +91,7 @@ def full_batch(tmp_path_factory):
     json_path, csv_path = root / "results.json", root / "results.csv"
     out = io.StringIO()
     results = grade_batch([reference, unsolved, default_stride, other_init], json_path=json_path, csv_path=csv_path,
-                          limits=TEST_LIMITS, progress=False, out=out)
+                          limits=TEST_LIMITS, progress=False, allow_readable=True, out=out)
     return {"results": results, "json": json_path, "csv": csv_path, "stdout": out.getvalue(),
             "reference": reference, "unsolved": unsolved, "root": root}
 
@@ -232,13 +232,10 @@ def test_a_changed_file_is_graded_again_without_redo(full_batch, tmp_path, capsy
 # ---------------------------------------------------------------------------------------------------
 
 BY_NAME = {entry.name: entry for entry in SUBMISSIONS}
-needs_corpus = pytest.mark.skipif(not SUBMISSIONS, reason="tests/submissions/corpus.py is not there yet")
 
 
 @pytest.fixture(scope="module")
 def corpus_batch(tmp_path_factory):
-    if not SUBMISSIONS:
-        pytest.skip("tests/submissions/corpus.py is not there yet")
     root = tmp_path_factory.mktemp("corpus")
     build(root)
     # Numpy patching must change no verdict: the reference and a bug, each with the patch appended.
@@ -264,8 +261,12 @@ def corpus_batch(tmp_path_factory):
     if make_release is not None:
         make_release(root / "release")
     started = time.monotonic()
-    results = grade_batch(sorted(p for p in root.iterdir() if p.is_dir()), limits=TEST_LIMITS, notebook_conv=False,
-                          progress=False, out=io.StringIO())
+    shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)  # nothing left by an earlier run for hostile_leak
+    try:
+        results = grade_batch(sorted(p for p in root.iterdir() if p.is_dir()), limits=TEST_LIMITS,
+                              notebook_conv=False, progress=False, allow_readable=True, out=io.StringIO())
+    finally:
+        shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
     return {"results": results, "seconds": time.monotonic() - started}
 
 
@@ -278,7 +279,6 @@ def _check_points(entry, result):
             assert got == spec.points, f"{entry.name} should keep {part}: {result['parts'][part]['feedback']}"
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "bug"])
 def test_each_bug_loses_points_in_its_part_only_and_is_named(corpus_batch, name):
     entry, result = BY_NAME[name], corpus_batch["results"][name]
@@ -289,14 +289,12 @@ def test_each_bug_loses_points_in_its_part_only_and_is_named(corpus_batch, name)
         assert any(entry.diagnosis in " ".join(info["feedback"]) for info in lost)
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "correct"])
 def test_each_correct_alternative_keeps_full_marks(corpus_batch, name):
     result = corpus_batch["results"][name]
     assert result["points"] == FULL, {p: i["feedback"] for p, i in result["parts"].items() if i["points"] < i["max"]}
 
 
-@needs_corpus
 @pytest.mark.parametrize("name", [e.name for e in SUBMISSIONS if e.kind == "hostile"])
 def test_each_hostile_submission_is_survived_in_bounded_time_without_points(corpus_batch, name):
     entry, result = BY_NAME[name], corpus_batch["results"][name]
@@ -307,14 +305,12 @@ def test_each_hostile_submission_is_survived_in_bounded_time_without_points(corp
     assert all(info["seconds"] <= bound for info in result["parts"].values())
 
 
-@needs_corpus
 def test_hostile_code_leaves_the_grading_process_alone(corpus_batch):
     assert corpus_batch["seconds"] < 240
     assert np.allclose(0.0, 1.0) is False and not np.array_equal([0], [1])
     assert print.__module__ == "builtins"
 
 
-@needs_corpus
 def test_the_generated_release_scores_zero(corpus_batch):
     if "release" not in corpus_batch["results"]:
         pytest.skip("grading/release.py is not there yet")
@@ -323,7 +319,6 @@ def test_the_generated_release_scores_zero(corpus_batch):
     assert all("NotImplementedError" in " ".join(info["feedback"]) for info in entry["parts"].values())
 
 
-@needs_corpus
 def test_numpy_patching_changes_no_verdict(corpus_batch):
     results = corpus_batch["results"]
     assert results["patched_reference"]["points"] == FULL
@@ -332,7 +327,6 @@ def test_numpy_patching_changes_no_verdict(corpus_batch):
     assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == ["flipped kernel"]
 
 
-@needs_corpus
 def test_a_missing_or_linked_file_costs_its_parts_only(corpus_batch):
     result = corpus_batch["results"]["missing_conv"]
     assert result["points"] == FULL - RUBRIC["9.3.d"].points - RUBRIC["9.3.e"].points
@@ -532,7 +526,7 @@ def test_hostile_children_cannot_touch_other_parts_the_grader_or_the_machine(tmp
         with sandbox.child_user() as victim_uid:
             sandbox.give_workspace(victim, victim_uid)
             started = time.monotonic()
-            results = grade_batch(subs, jobs=4, limits=TEST_LIMITS, notebook_conv=False, progress=False,
+            results = grade_batch(subs, jobs=4, limits=TEST_LIMITS, notebook_conv=False, progress=False, allow_readable=True,
                                   out=io.StringIO())
             seconds = time.monotonic() - started
         after = {p: p.read_bytes() for p in before}
@@ -551,6 +545,77 @@ def test_hostile_children_cannot_touch_other_parts_the_grader_or_the_machine(tmp
         assert int(blocked.group(1)) not in (0, victim_uid)
         assert all(parts[p]["points"] == RUBRIC[p].points for p in RUBRIC if p != "9.3.a"), (name, parts)
     assert seconds < 60
+
+
+def test_each_workspace_holds_no_solution_its_part_does_not_need(tmp_path):
+    """The other student files are stubbed as in the release; only 9.3.d/e get the reference utils.py."""
+    from grading.release import solution_lines
+    reference = {name: (REPO / "layers" / name).read_text() for name in STUDENT_FILES}
+    solution = {name: solution_lines({f"layers/{name}": text}) for name, text in reference.items()}
+    student = copy_reference(tmp_path / "sub")
+    for part, spec in RUBRIC.items():
+        ws = sandbox.make_workspace({spec.file: student / "layers" / spec.file},
+                                    reference=checks.REFERENCE_SIBLINGS.get(part, ()))
+        try:
+            for name in STUDENT_FILES:
+                text = (ws / "layers" / name).read_text()
+                lines = {line.strip() for line in text.splitlines()}
+                if name == spec.file or (part in ("9.3.d", "9.3.e") and name == "utils.py"):
+                    assert text == reference[name], (part, name)
+                else:
+                    assert not lines & solution[name], (part, name, sorted(lines & solution[name])[:3])
+                    assert "raise NotImplementedError(" in text, (part, name)
+            assert not list(ws.rglob("*.pyc")) and not (ws / "layers" / "vectorized.py").exists()
+        finally:
+            sandbox.remove_workspace(ws)
+
+
+def test_code_run_for_one_part_cannot_hand_a_solution_to_another(tmp_path):
+    """hostile_leak's utils.py copies its workspace's Conv2D.py out while 9.3.a is graded; its Conv2D.py
+    runs that copy for 9.3.d and 9.3.e, graded after it here so that the copy is there to run."""
+    build(tmp_path, ["hostile_leak"])
+    plan = checks.make_plan(9, notebook_conv=False)
+    shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
+    try:
+        results = {}
+        for part in ("9.3.a", "9.3.d", "9.3.e"):
+            expected = checks.run_reference(part, plan[part], 60)["arrays"]
+            results[part] = checks.run_part(tmp_path / "hostile_leak", part, plan[part], expected, 30, 2**30)
+        leaked = (HOSTILE_LEAK_DIR / "Conv2D.py").read_text()
+    finally:
+        shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
+    assert results["9.3.a"]["points"] == 1, results["9.3.a"]["feedback"]
+    assert 'raise NotImplementedError("9.3.d: implement Conv2D.__call__' in leaked  # the leak worked, on a stub
+    for part in ("9.3.d", "9.3.e"):
+        assert results[part]["points"] == 0
+        assert "NotImplementedError" in " ".join(results[part]["feedback"]), results[part]["feedback"]
+
+
+def test_as_root_a_solution_other_users_can_read_is_refused_unless_allowed(tmp_path, monkeypatch, capsys):
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    (private / "f.py").write_text("")
+    (private / "f.py").chmod(0o644)
+    assert not sandbox.readable_by_others(private / "f.py")  # a folder above it is closed to others
+    shared = Path(tempfile.mkdtemp())
+    try:
+        for folder in (shared, shared / "sub", shared / "sub" / "layers"):
+            folder.mkdir(exist_ok=True)
+            folder.chmod(0o755)
+        for name in STUDENT_FILES:
+            shutil.copyfile(REPO / "layers" / name, shared / "sub" / "layers" / name)
+            (shared / "sub" / "layers" / name).chmod(0o644)
+        if not sandbox.readable_by_others(shared / "sub" / "layers" / "Conv2D.py"):
+            pytest.skip(f"the temporary directory {tempfile.gettempdir()} is closed to other users")
+        monkeypatch.setattr(sandbox, "drops_privileges", lambda: True)
+        with pytest.raises(SystemExit) as exit_info:
+            main(["grade", "--no-progress", str(shared / "sub")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and "other users can read" in err and "--allow-readable" in err
+        (shared / "sub").chmod(0o700)
+        assert not sandbox.readable_by_others(shared / "sub" / "layers" / "Conv2D.py")
+    finally:
+        shutil.rmtree(shared)
 
 
 def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):
@@ -677,7 +742,7 @@ def test_bad_submissions_exit_2_with_a_message(tmp_path, capsys, make, message):
 def test_a_seed_out_of_range_exits_2_with_a_message(tmp_path, capsys, seed, message):
     sub = copy_reference(tmp_path / "sub")
     with pytest.raises(SystemExit) as exit_info:
-        main(["grade", "--seed", seed, str(sub)])
+        main(["grade", "--seed", seed, *LIMIT_ARGS, str(sub)])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "argument --seed" in err and message in err and "Traceback" not in err
 

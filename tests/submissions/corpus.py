@@ -56,6 +56,11 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 NOTEBOOK_CONV_Z_MEAN = CONV_Z_MEAN
 
 
+# Where hostile_leak's files (which name it too) leave and look for the leaked files; a test that grades
+# hostile_leak empties it before and after.
+HOSTILE_LEAK_DIR = Path("/tmp/grading-hostile-leak")
+
+
 class MutationError(ValueError):
     """A mutation no longer fits the reference: update the corpus along with the reference."""
 
@@ -483,6 +488,11 @@ SUBMISSIONS = [
                              Z[i, h, w, c] = np.max(X[i, h * s:h * s + k, w * s:w * s + k, c])
              """),
              may_also_lose=["9.3.c"]),
+    # Code run for 9.3.a copies the sibling files of its workspace out, Conv2D.py runs the copy for 9.3.d:
+    # a grader whose 9.3.a workspace holds the reference Conv2D.py would hand over 9.3.d and 9.3.e.
+    _hostile("hostile_leak", ["9.3.d", "9.3.e"],
+             f"layers/utils.py copies the Conv2D.py and Maxpool2D.py beside it to {HOSTILE_LEAK_DIR} at import; "
+             "layers/Conv2D.py runs the copied Conv2D.py, or raises ImportError when there is none"),
     # One 50 GiB np.ones: a grader without a memory limit on a machine that large would hand it over.
     # Where the machine cannot give it, np.ones raises MemoryError at once; either way 9.3.d is lost.
     _hostile("hostile_huge_alloc", ["9.3.d"], "Conv2D.__call__ allocates and fills 50 GiB before computing Z",

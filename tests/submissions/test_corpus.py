@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from submissions.corpus import (
-    DIAGNOSES, FILES, GRADED_FILES, KINDS, PARTS, REPO, SUBMISSIONS, Mutation, MutationError,
+    DIAGNOSES, FILES, GRADED_FILES, HOSTILE_LEAK_DIR, KINDS, PARTS, REPO, SUBMISSIONS, Mutation, MutationError,
     Region, build, reference_sources,
 )
 
@@ -227,3 +227,8 @@ def test_a_region_keeps_the_reference_scaffolding_and_replaces_the_body_only():
     assert tail == source.partition("### END SOLUTION")[2]
     assert body == "    X_pad = X.copy()\n    "
 
+
+def test_the_leak_folder_is_the_one_the_hostile_files_name():
+    entry = next(e for e in SUBMISSIONS if e.name == "hostile_leak")
+    for relative in ("layers/utils.py", "layers/Conv2D.py"):
+        assert str(HOSTILE_LEAK_DIR) in (entry.files_dir / relative).read_text()
