@@ -99,8 +99,10 @@ class Conv2D(_LoopConv2D):
         for a, b, rows, columns in _offsets(k, s, H_out, W_out):
             cols[a, b] = X_pad[:, :, rows, columns]
         K, N = k * k * C_in, m * H_out * W_out
-        Z_t = self.W.reshape(K, self.out_channels).T @ cols.reshape(K, N)  # (C_out, N)
-        Z = np.add(Z_t.T, self.b, out=np.empty((N, self.out_channels)))  # back to channels last
+        Z_t = _scratch(self, "Z_t", (self.out_channels, N))
+        np.matmul(self.W.reshape(K, self.out_channels).T, cols.reshape(K, N), out=Z_t)
+        Z = np.ascontiguousarray(Z_t.T)  # back to channels last
+        Z += self.b
         self.cache = X_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0)  # X's values; the caller cannot change them
         return Z.reshape(m, H_out, W_out, self.out_channels)
 
@@ -133,7 +135,8 @@ class Conv2D(_LoopConv2D):
         np.matmul(self.W.reshape(K, self.out_channels), dZ.T, out=d_cols)
         d_cols = d_cols.reshape(k, k, C_in, m, H_out, W_out)
         # col2im: windows overlap, so each adds its gradient where it read its input.
-        dX_pad = np.zeros((C_in, m, H + 2 * p, W + 2 * p))
+        dX_pad = _scratch(self, "dX_pad", (C_in, m, H + 2 * p, W + 2 * p))
+        dX_pad.fill(0.0)
         for a, b, rows, columns in _offsets(k, s, H_out, W_out):
             dX_pad[:, :, rows, columns] += d_cols[a, b]
         dX = np.ascontiguousarray(dX_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0))

@@ -132,6 +132,7 @@ CONV_BAD_FORWARD = {
     "kernel larger than the padded input": lambda L: L(np.zeros((1, 2, 2, 3))),
     "a list": lambda L: L([[[[0.0, 0.0, 0.0]]]]),
     "complex numbers": lambda L: L(np.zeros((1, 5, 5, 3), dtype=complex)),
+    "empty batch": lambda L: L(np.zeros((0, 5, 5, 3))),
     "grad before forward": lambda L: L.grad(np.zeros((1, 3, 3, 2))),
 }
 
@@ -221,6 +222,7 @@ POOL_BAD_CALLS = {
     "window larger than the input": lambda L: L(np.zeros((1, 2, 5, 1))),
     "a list": lambda L: L([[[[0.0]]]]),
     "strings": lambda L: L(np.zeros((1, 3, 3, 1), dtype=str)),
+    "empty batch": lambda L: L(np.zeros((0, 3, 3, 1))),
     "grad before forward": lambda L: L.grad(np.zeros((1, 2, 2, 1))),
 }
 
