@@ -95,6 +95,7 @@ class Conv2D(_LoopConv2D):
         # Only the interior is ever written, so the zero border of the reused buffer stays zero.
         X_pad = _scratch(self, "X_pad", (C_in, m, H + 2 * p, W + 2 * p))
         X_pad[:, :, p:p + H, p:p + W] = X.transpose(3, 0, 1, 2)
+        # cols[a, b, c, i, h, w] = X_pad[c, i, h*s + a, w*s + b]: row (a, b, c), column (i, h, w)
         cols = _scratch(self, "cols", (k, k, C_in, m, H_out, W_out))
         for a, b, rows, columns in _offsets(k, s, H_out, W_out):
             cols[a, b] = X_pad[:, :, rows, columns]

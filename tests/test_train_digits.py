@@ -4,9 +4,11 @@ A smoke test only: the accuracy and the time of a full run are measured by runni
 """
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import layers
 
@@ -16,7 +18,7 @@ train_digits = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(train_digits)
 
 
-def test_one_epoch_on_a_subset_ends_with_the_accuracy_and_writes_the_figures(tmp_path, capsys):
+def test_two_epochs_on_a_subset_end_with_the_accuracy_and_write_the_figures(tmp_path, capsys):
     history = train_digits.main(["--epochs", "2", "--limit", "64", "--out", str(tmp_path / "figures")])
     last = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
     assert re.fullmatch(r"test accuracy: [01]\.\d{4}", last), last
@@ -43,3 +45,12 @@ def test_shift_moves_each_image_by_at_most_one_pixel_and_keeps_its_input():
     padded = np.pad(X, ((0, 0), (1, 1), (1, 1), (0, 0)))
     for original, moved in zip(padded, shifted):
         assert any(np.array_equal(moved, original[r:r + 8, c:c + 8]) for r in range(3) for c in range(3))
+
+
+def test_without_the_vectorized_layers_it_says_to_use_loops(monkeypatch):
+    # as in the student release, which leaves layers/vectorized.py out
+    monkeypatch.delattr(layers, "vectorized", raising=False)
+    monkeypatch.setitem(sys.modules, "layers.vectorized", None)
+    with pytest.raises(SystemExit, match="use --loops"):
+        train_digits.layer_library(loops=False)
+    assert train_digits.layer_library(loops=True) is layers
