@@ -102,7 +102,9 @@ class Conv2D(_LoopConv2D):
         K, N = k * k * C_in, m * H_out * W_out
         Z_t = _scratch(self, "Z_t", (self.out_channels, N))
         np.matmul(self.W.reshape(K, self.out_channels).T, cols.reshape(K, N), out=Z_t)
-        Z = np.ascontiguousarray(Z_t.T)  # back to channels last
+        # back to channels last, in a new array: with one filter Z_t.T already counts as contiguous,
+        # and np.ascontiguousarray would hand the caller the scratch buffer the next call overwrites
+        Z = Z_t.T.copy()
         Z += self.b
         self.cache = X_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0)  # X's values; the caller cannot change them
         return Z.reshape(m, H_out, W_out, self.out_channels)
@@ -140,7 +142,7 @@ class Conv2D(_LoopConv2D):
         dX_pad.fill(0.0)
         for a, b, rows, columns in _offsets(k, s, H_out, W_out):
             dX_pad[:, :, rows, columns] += d_cols[a, b]
-        dX = np.ascontiguousarray(dX_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0))
+        dX = dX_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0).copy()  # a new array, as for Z
         return dX, dW, db
 
 
