@@ -50,7 +50,12 @@ def normalised_source(source, qualname, filename):
     node = find_function(tree, qualname)
     if node is None:
         return None, f"{qualname} is not defined in {filename}"
-    return ast.unparse(_strip_docstrings(node)) + "\n", None
+    try:
+        # a long enough expression parses yet overflows unparse's recursion: one function's diff
+        # is lost then, never the batch's report
+        return ast.unparse(_strip_docstrings(node)) + "\n", None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return None, f"{qualname} in {filename} could not be normalised ({type(exc).__name__})"
 
 
 def function_diffs(submission, reference):

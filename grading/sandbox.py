@@ -426,9 +426,14 @@ def load_results(path):
         members = zf.infolist()
         if len(members) > RESULT_MEMBERS_LIMIT:
             raise ValueError(f"{len(members)} arrays")
+        total = 0
         for info in members:
             if not info.filename.endswith(".npy"):
                 raise ValueError(f"unexpected member {info.filename[:60]!r}")
+            # np.savez stores members uncompressed; a deflated one could expand a file within
+            # FILE_LIMIT to gigabytes in this process, which has no memory limit
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"compressed member {info.filename[:60]!r}")
             with zf.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):
@@ -441,7 +446,8 @@ def load_results(path):
                     raise ValueError(f"array of dtype {dtype}")
                 count = int(np.prod(shape, dtype=np.int64)) if shape else 1
                 nbytes = count * dtype.itemsize
-                if not 0 <= nbytes <= RESULT_ARRAY_LIMIT:
+                total += nbytes
+                if not 0 <= nbytes <= RESULT_ARRAY_LIMIT or total > FILE_LIMIT:
                     raise ValueError(f"array of shape {shape}")
                 data = f.read(nbytes)
                 if len(data) != nbytes:

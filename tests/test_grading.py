@@ -633,6 +633,28 @@ def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):
     assert sandbox.load_results(fine)["r0.Z"].tolist() == [[0, 1, 2], [3, 4, 5]]
 
 
+def test_results_that_would_expand_past_the_file_limit_are_refused(tmp_path, monkeypatch):
+    # 8 MB of zeros deflate to a few kB: a results file within FILE_LIMIT must not expand in the
+    # grading process (which has no memory limit) beyond what an uncompressed file could hold.
+    deflated = tmp_path / "deflated.npz"
+    np.savez_compressed(deflated, a=np.zeros(2**20))
+    assert deflated.stat().st_size < 2**20
+    with pytest.raises(ValueError, match="compressed member"):
+        sandbox.load_results(deflated)
+    # Each array within its own limit, together more than one file may hold.
+    monkeypatch.setattr(sandbox, "FILE_LIMIT", 1000)
+    many = tmp_path / "many.npz"
+    np.savez(many, a=np.zeros(100), b=np.zeros(100))
+    with pytest.raises(ValueError, match="shape"):
+        sandbox.load_results(many)
+
+
+def test_a_function_too_deep_to_normalise_costs_its_diff_only():
+    source = "def zero_padding(X, pad):\n    return " + "+".join(["X"] * 1000) + "\n"
+    text, problem = report.normalised_source(source, "zero_padding", "layers/utils.py")
+    assert text is None and "could not be normalised" in problem
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_mistake_variants_switched_off_are_the_reference(seed):
     """The diagnoses' trusted variants must start from exactly the reference's behaviour."""
