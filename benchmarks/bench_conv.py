@@ -1,6 +1,6 @@
 """Conv2D forward + backward in float64: loop-based vs vectorized vs PyTorch CPU, side by side in one run.
 
-    python benchmarks/bench_conv.py            # about two minutes on 2 cores
+    python benchmarks/bench_conv.py            # under two minutes on 2 cores
     python benchmarks/bench_conv.py --rounds 3 --loop-seconds 1
 
 For each shape (batch m, H = W, C_in -> C_out; kernel 3, stride 1, padding 1) it prints:
@@ -161,9 +161,16 @@ def seconds(t):
     return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.1f} s"
 
 
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5, help="alternating blocks of timed repetitions (default 5)")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="alternating blocks of timed repetitions (default 5)")
     parser.add_argument("--loop-seconds", type=float, default=4.0,
                         help="time budget of the loop-based layer per shape (default 4 s)")
     parser.add_argument("--no-loops", action="store_true", help="skip the loop-based layer")
