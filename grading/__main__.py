@@ -77,13 +77,15 @@ def file_hashes(submission):
 
 
 def fingerprint():
-    """A digest of what a verdict depends on besides the submission: the rubric, and every file of the
-    reference that goes into a workspace. A result stored under another fingerprint is graded again."""
+    """A digest of what a verdict depends on besides the submission: the rubric, every file of the
+    reference that goes into a workspace, and the grader's own code (a fixed check must not leave the
+    verdicts of the old one standing). A result stored under another fingerprint is graded again."""
     digest = hashlib.sha256(repr((sorted(RUBRIC.items()), MAX_POINTS, sorted(REFERENCE_SIBLINGS.items())))
                             .encode())
     files = [sandbox.REPO / "model.py"] + sorted(path for package in sandbox.PACKAGES
                                                  for path in (sandbox.REPO / package).rglob("*.py")
                                                  if not set(path.parts) & sandbox.LEFT_OUT)
+    files += sorted((sandbox.REPO / "grading").glob("*.py"))
     for path in files:
         digest.update(path.relative_to(sandbox.REPO).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
