@@ -8,6 +8,7 @@ never executed, here.
 import ast
 import csv
 import difflib
+import io
 import json
 import os
 import tempfile
@@ -97,7 +98,7 @@ def shown(name):
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
-def table(results, seed=None, details=True):
+def table(results, seed=None):
     """A plain-text table, one row per submission, then one line per lost part. "(quick)" marks a result
     graded without the notebook's Conv2D cells."""
     parts = list(RUBRIC)
@@ -110,19 +111,18 @@ def table(results, seed=None, details=True):
     maxes = "  ".join(f"{_points(RUBRIC[p].points):>5}" for p in parts)
     rows.append(f"{'(max)':<{width}}  {maxes}  {MAX_POINTS}; the parts add up to "
                 f"{sum(p.points for p in RUBRIC.values())}, points above {MAX_POINTS} are a bonus")
-    if details:
-        lost = []
-        for name, entry in results.items():
-            for p in parts:
-                info = entry["parts"][p]
-                if info["points"] < info["max"] and info["feedback"]:
-                    line = info["feedback"][0] if len(info["feedback"]) == 1 else " / ".join(info["feedback"][:2])
-                    line = line if len(line) <= 200 else line[:197] + "..."
-                    if info.get("diagnoses"):
-                        line += f" [likely: {', '.join(info['diagnoses'])}]"
-                    lost.append(f"  {shown(name)} {p}: {shown(line)}")
-        if lost:
-            rows += ["", "lost points (the full feedback is in --json):"] + lost
+    lost = []
+    for name, entry in results.items():
+        for p in parts:
+            info = entry["parts"][p]
+            if info["points"] < info["max"] and info["feedback"]:
+                line = info["feedback"][0] if len(info["feedback"]) == 1 else " / ".join(info["feedback"][:2])
+                line = line if len(line) <= 200 else line[:197] + "..."
+                if info.get("diagnoses"):
+                    line += f" [likely: {', '.join(info['diagnoses'])}]"
+                lost.append(f"  {shown(name)} {p}: {shown(line)}")
+    if lost:
+        rows += ["", "lost points (the full feedback is in --json):"] + lost
     if seed is not None:
         rows.append(f"\nrandom checks drawn with seed {seed}")
     return "\n".join(rows)
@@ -130,7 +130,7 @@ def table(results, seed=None, details=True):
 
 def _atomic_write(path, text):
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", newline="") as f:
             f.write(text)
@@ -171,7 +171,6 @@ def csv_cell(value):
 
 
 def write_csv(path, results):
-    import io
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS)
     writer.writeheader()

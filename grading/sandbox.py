@@ -339,7 +339,6 @@ def run_child(ws, timeout, memory_bytes=None):
     env = {
         "PATH": os.defpath,
         "HOME": str(ws),
-        "PYTHONPATH": str(ws),  # documentation only: -I ignores it, the harness puts ws on sys.path
         "LC_ALL": "C.UTF-8",
         # One BLAS thread: a pool of them would reserve address space the memory limit is counted on.
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
