@@ -43,7 +43,7 @@ RELEASED_PACKAGES = ("layers", "activations", "losses")
 RELEASED_FILES = ("model.py",)
 # Repository files released under another name. The release's --part option is the tests' own, so the
 # two cannot drift apart; what only students need sits in grading/student/checks/conftest.py.
-RELEASED_AS = {"tests/conftest.py": "conftest.py"}
+RELEASED_AS = {"tests/conftest.py": "conftest.py", "tests/gradcheck.py": "checks/gradcheck.py"}
 NOTEBOOK = "exercise_9_3.ipynb"
 # Inside a released package but holding an answer.
 INSTRUCTOR_ONLY = {"layers/vectorized.py"}
@@ -251,6 +251,7 @@ def make_release(outdir):
 
         (build / NOTEBOOK).write_text(strip_outputs((REPO / NOTEBOOK).read_text(encoding="utf-8")), encoding="utf-8")
         for relpath, released_as in RELEASED_AS.items():
+            (build / released_as).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / relpath, build / released_as)
         ignored = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
         # A template must add to the release, never silently replace a file taken from the repository.

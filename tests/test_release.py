@@ -131,8 +131,10 @@ def test_release_holds_the_student_package_and_nothing_instructor_only(release):
     assert any(f.startswith("checks/test_") for f in files)
     for relpath in expected_code - set(STUDENT_FILES) | {"model.py"}:
         assert (release / relpath).read_bytes() == (REPO / relpath).read_bytes(), f"{relpath} changed in the release"
-    # one --part option for the tests and the public checks, not two copies that drift apart
+    # one --part option and one central-difference helper for the tests and the public checks,
+    # not two copies that drift apart
     assert (release / "conftest.py").read_bytes() == (REPO / "tests" / "conftest.py").read_bytes()
+    assert (release / "checks" / "gradcheck.py").read_bytes() == (REPO / "tests" / "gradcheck.py").read_bytes()
 
 
 def requirements(text):
@@ -175,7 +177,7 @@ def test_the_student_requirements_are_the_repository_s_minus_instructor_only_one
     assert "examples/" not in shipped, "the release does not ship examples/"
 
     # exactly what the release needs: each third-party import is listed, each listed package is used
-    local = {"layers", "activations", "losses", "model", "helpers", "conftest"}
+    local = {"layers", "activations", "losses", "model", "helpers", "gradcheck", "conftest"}
     third_party = imported_modules(release) - set(sys.stdlib_module_names) - local
     distributions = importlib.metadata.packages_distributions()
     needed = {re.sub(r"[-_.]+", "-", distributions.get(module, [module])[0]).lower() for module in third_party}

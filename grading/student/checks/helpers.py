@@ -44,21 +44,6 @@ def assert_unchanged(before, after, what):
     assert np.array_equal(before, after), f"{what} was changed by the call: work on a copy (e.g. the padded array)"
 
 
-def numerical_gradient(f, X, eps=1e-6):
-    """dL/dX of a scalar function L = f(X) by central differences, one element at a time."""
-    X = np.array(X, dtype=float)
-    grad = np.zeros_like(X)
-    for index in np.ndindex(X.shape):
-        old = X[index]
-        X[index] = old + eps
-        up = f(X.copy())
-        X[index] = old - eps
-        down = f(X.copy())
-        X[index] = old
-        grad[index] = (up - down) / (2 * eps)
-    return grad
-
-
 def forward_for_grad(layer, X):
     """Run the forward pass that ``grad`` needs.
 

@@ -6,8 +6,9 @@ forward pass, so it waits for a correct 9.3.b.
 import numpy as np
 import pytest
 
-from helpers import (EXPECTED, assert_close, assert_unchanged, case_id, cases, forward_for_grad, numerical_gradient,
+from helpers import (EXPECTED, assert_close, assert_unchanged, case_id, cases, forward_for_grad,
                      skip_unless_forward_is_right)
+from gradcheck import numerical_gradient  # tests/gradcheck.py, released beside these checks
 from layers import Maxpool2D
 
 pytestmark = pytest.mark.part("9.3.c")
