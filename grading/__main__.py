@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+import numpy as np
+
 from . import checks, report, sandbox
 from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
@@ -46,25 +48,50 @@ class Limits:
 
 
 def check_submissions(paths):
-    """Resolve the SUBMISSION arguments or raise UsageError saying what is wrong with them."""
+    """Resolve the SUBMISSION arguments or raise UsageError saying what is wrong with them. A folder that
+    ``refusal`` refuses is kept: it is reported as refused, and the rest of the batch is graded."""
     found, names = [], {}
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
+        if not os.path.lexists(path):
             raise UsageError(f"submission {raw!r} does not exist")
         if not path.is_dir():
             raise UsageError(f"submission {raw!r} is not a folder (expected a folder holding layers/)")
         layers = path / "layers"
-        if not layers.is_dir() or not any((layers / name).is_file() for name in STUDENT_FILES):
+        if not refusal(path) and (not layers.is_dir() or not any((layers / name).is_file() for name in STUDENT_FILES)):
             loose = [name for name in STUDENT_FILES if (path / name).is_file()]
             hint = f" (it holds {', '.join(loose)} directly: move them into {raw}/layers/)" if loose else ""
             raise UsageError(f"submission {raw!r} has none of layers/{', layers/'.join(STUDENT_FILES)}{hint}")
-        name = path.resolve().name
+        name = key(path)
         if name in names:
             raise UsageError(f"two submissions are named {name!r} ({names[name]} and {raw}): results are keyed by folder name")
         names[name] = raw
         found.append(path)
     return found
+
+
+def key(submission):
+    """A submission's name in the reports: its folder's name (not the name a link points to)."""
+    return Path(os.path.abspath(submission)).name
+
+
+def refusal(submission):
+    """Why ``submission`` is refused whole, or None: a symbolic link on the way to a graded file (the
+    folder, ``layers/``, the file) would have the grader read something that is not the submission's,
+    another student's folder or the reference, say."""
+    submission = Path(submission)
+    if submission.is_symlink():
+        return "the submission folder is a symbolic link"
+    if (submission / "layers").is_symlink():
+        return "layers/ is a symbolic link"
+    inside = os.path.realpath(submission)
+    for name in STUDENT_FILES:
+        path = submission / "layers" / name
+        if path.is_symlink():
+            return f"layers/{name} is a symbolic link"
+        if os.path.lexists(path) and os.path.commonpath([inside, os.path.realpath(path)]) != inside:
+            return f"layers/{name} lies outside the submission"
+    return None
 
 
 def file_hashes(submission):
@@ -92,13 +119,39 @@ def fingerprint():
 
 
 def exposed_solutions(submissions):
-    """The paths other users could read that hold a solution: the repository (its reference files,
-    answers and history) and the submissions' files."""
-    repo = sandbox.REPO
-    candidates = [repo / "layers" / name for name in STUDENT_FILES]
-    candidates += [repo / "layers" / "vectorized.py", repo / "tests" / "oracle.py", repo / ".git"]
-    candidates += [Path(sub) / "layers" / name for sub in submissions for name in STUDENT_FILES]
-    return [path for path in candidates if sandbox.readable_by_others(path)]
+    """Up to a few paths other users could read that hold a solution: anything in the repository (the
+    reference, the judge's variants, the tests' corpus, its history) or in a submission."""
+    found = sandbox.readable_files(sandbox.REPO)
+    for submission in submissions:
+        found += sandbox.readable_files(submission, limit=1)
+    return found
+
+
+def choose_isolation(allow_readable, submissions):
+    """The containment this batch runs under (``sandbox.isolation``), with its refusal or warning.
+
+    Spawned workers read ``GRADING_ISOLATION``, so it is set to the choice: they all agree with the report.
+    Only the uid fallback needs the permission audit: under namespaces the child sees nothing of the
+    repository or the submissions, and with no containment it runs as the grader's user anyway."""
+    try:
+        mode = sandbox.isolation()
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
+    os.environ["GRADING_ISOLATION"] = mode
+    if mode == "none":
+        print(f"WARNING: isolation {sandbox.describe(mode)}", file=sys.stderr)
+    if mode == "uid":
+        exposed = exposed_solutions(submissions)
+        if exposed:
+            what = f"other users can read {', '.join(map(str, exposed[:4]))}" + (" and more" if len(exposed) > 4 else "")
+            if not allow_readable:
+                raise UsageError(f"{what}: under the uid fallback the children run as other users and could read "
+                                 "the reference or another submission; remove the others' permissions (chmod -R "
+                                 "o-rwx on the repository and on the submissions, or on a folder above them) or "
+                                 "pass --allow-readable")
+            print(f"WARNING: {what}, and so can the students' code while it is graded (--allow-readable)",
+                  file=sys.stderr)
+    return mode
 
 
 def _pool(jobs):
@@ -148,12 +201,22 @@ def reference_run(plan, jobs):
     return expected, {part: (run["seconds"], run["peak_bytes"]) for part, run in runs.items()}
 
 
+@dataclass
+class Run:
+    """What every verdict of one batch shares, stored with each submission's entry."""
+    seed: int
+    quick: bool           # graded without the notebook's Conv2D cells: not for marks
+    fingerprint: str
+    isolation: str
+
+
 def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=False, seed=None,
                 limits=None, notebook_conv=True, progress=True, out=None, allow_readable=False):
     """Grade ``submissions`` (folders); return {name: entry} for all of them (reused ones included).
 
-    As root, refuses (UsageError) while other users could read a solution (``exposed_solutions``): the
-    children run as other users. ``allow_readable`` grades anyway, with a warning on stderr."""
+    Under the uid fallback, refuses (UsageError) while other users could read a solution
+    (``exposed_solutions``): the children run as other users. ``allow_readable`` grades anyway, with a
+    warning on stderr."""
     submissions = check_submissions(submissions)
     limits = limits or Limits()
     out = out or sys.stdout
@@ -161,79 +224,93 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
         previous = report.read_json(json_path) if json_path else {}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if sandbox.drops_privileges():
-        exposed = exposed_solutions(submissions)
-        if exposed:
-            what = (f"other users can read {', '.join(map(str, exposed[:4]))}"
-                    + (f" and {len(exposed) - 4} more" if len(exposed) > 4 else ""))
-            if not allow_readable:
-                raise UsageError(f"{what}: as root, the children run as other users and could read the reference "
-                                 "or another submission; remove the others' permissions (chmod -R o-rwx on the "
-                                 "repository and on the submissions, or on a folder above them) or pass "
-                                 "--allow-readable")
-            print(f"WARNING: {what}, and so can the students' code while it is graded (--allow-readable)",
-                  file=sys.stderr)
+    mode = choose_isolation(allow_readable, submissions)
     results = dict(previous)
-    hashes = {path.resolve().name: file_hashes(path) for path in submissions}
-    run = {"quick": not notebook_conv, "fingerprint": fingerprint()}
+    run = Run(seed=secrets.randbits(32) if seed is None else seed, quick=not notebook_conv,
+              fingerprint=fingerprint(), isolation=mode)
+    refused = {key(path): refusal(path) for path in submissions}
+    hashes = {key(path): None if refused[key(path)] else file_hashes(path) for path in submissions}
 
     def up_to_date(name):
         entry = previous.get(name)
-        return (entry is not None and entry.get("files") == hashes[name]
-                and all(entry.get(key) == value for key, value in run.items()))
+        return (entry is not None and entry.get("files") == hashes[name] and entry.get("quick") == run.quick
+                and entry.get("fingerprint") == run.fingerprint)
 
-    todo = [path for path in submissions if redo or not up_to_date(path.resolve().name)]
+    todo = [path for path in submissions if redo or not up_to_date(key(path))]
     skipped = len(submissions) - len(todo)
     if skipped:
         print(f"{skipped} submission(s) already graded in {json_path}: skipped (--redo grades them again)", file=out)
-    seed = secrets.randbits(32) if seed is None else seed
+    for path in [path for path in todo if refused[key(path)]]:
+        todo.remove(path)
+        results[key(path)] = refused_entry(refused[key(path)], run)
+        if json_path:
+            report.write_json(json_path, results)
     if todo:
-        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, seed, limits, notebook_conv, progress,
-               run)
-    graded = {path.resolve().name: results[path.resolve().name] for path in submissions}
+        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, limits, run, progress)
+    graded = {key(path): results[key(path)] for path in submissions}
     if csv_path:
         report.write_csv(csv_path, graded)
-    print(report.table(graded, seed=seed if todo else None), file=out)
+    print(report.table(graded, seed=run.seed if todo else None, isolation=sandbox.describe(mode)), file=out)
     return graded
 
 
-def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, progress, run):
+def refused_entry(reason, run):
+    parts = {part: {"points": 0.0, "max": spec.points, "title": spec.title, "diagnoses": [], "seconds": 0.0,
+                    "status": "refused", "feedback": [f"submission refused: {reason}; hand in the files themselves"]}
+             for part, spec in RUBRIC.items()}
+    return {"points": 0.0, "max": MAX_POINTS, "bonus": 0.0, "refused": reason, "parts": parts, **_run_fields(run),
+            "files": None, "diff": {}}
+
+
+def _run_fields(run):
+    return {"seed": run.seed, "quick": run.quick, "fingerprint": run.fingerprint, "isolation": run.isolation,
+            "numpy": np.__version__}
+
+
+def _grade(todo, hashes, results, json_path, jobs, limits, run, progress):
     from tqdm import tqdm
 
-    plan = checks.make_plan(seed, notebook_conv=notebook_conv)
+    plan = checks.make_plan(run.seed, notebook_conv=not run.quick)
     started = time.monotonic()
     expected, measured = reference_run(plan, jobs)
     part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
                    for part, (seconds, peak) in measured.items()}
     # One task per distinct (part, file content); every submission sharing it waits on that task.
     tasks, waiting = {}, {}
-    parts_done = {path.resolve().name: {} for path in todo}
-    for path in todo:
-        name = path.resolve().name
+    by_name = {key(path): path for path in todo}
+    parts_done = {name: {} for name in by_name}
+    for name, path in by_name.items():
         for part, spec in RUBRIC.items():
             digest = hashes[name][spec.file]
             if digest is None:
                 parts_done[name][part] = checks.run_part(path, part, [], {}, 0, 0)
                 continue
-            key = (part, digest)
-            if key not in tasks:
+            task = (part, digest)
+            if task not in tasks:
                 timeout, memory = part_limits[part]
-                tasks[key] = (checks.run_part, (path, part, plan[part], expected[part], timeout, memory))
-            waiting.setdefault(key, []).append(name)
+                tasks[task] = (checks.run_part, (path, part, plan[part], expected[part], timeout, memory))
+            waiting.setdefault(task, []).append(name)
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
 
     def store_if_complete(name):
         if len(parts_done[name]) == len(RUBRIC):
-            _store(name, parts_done[name], hashes[name], seed, run, todo, results, json_path)
+            parts = {p: parts_done[name][p] for p in RUBRIC}
+            points = sum(info["points"] for info in parts.values())
+            results[name] = {"points": points, "max": MAX_POINTS, "bonus": max(0.0, points - MAX_POINTS),
+                             "parts": parts, **_run_fields(run), "files": hashes[name],
+                             # reference code: for instructors only, never for students
+                             "diff": report.function_diffs(by_name[name], sandbox.REPO)}
+            if json_path:
+                report.write_json(json_path, results)
             bar.update(1)
 
-    def on_result(key, result):
-        part = key[0]
+    def on_result(task, result):
+        part = task[0]
         if result is BROKEN:
             result = {"points": 0.0, "max": RUBRIC[part].points, "title": RUBRIC[part].title, "diagnoses": [],
                       "feedback": ["the grader's worker process died while your code ran (was it killed?)"],
                       "seconds": 0.0, "status": "broken"}
-        for name in waiting[key]:
+        for name in waiting[task]:
             parts_done[name][part] = dict(result)
             store_if_complete(name)
 
@@ -244,24 +321,6 @@ def _grade(todo, hashes, results, json_path, jobs, seed, limits, notebook_conv, 
     print(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s; limits per part: "
           + ", ".join(f"{p} {t:.1f} s" for p, (t, _) in part_limits.items())
           + f", {limits.memory_mb:g} MB above the reference's peak", file=sys.stderr)
-
-
-def _store(name, parts, hashes, seed, run, todo, results, json_path):
-    path = next(p for p in todo if p.resolve().name == name)
-    points = sum(parts[p]["points"] for p in RUBRIC)
-    results[name] = {
-        "points": points,
-        "max": MAX_POINTS,
-        "bonus": max(0.0, points - MAX_POINTS),
-        "parts": {p: parts[p] for p in RUBRIC},
-        "seed": seed,
-        "quick": run["quick"],  # graded without the notebook's Conv2D cells: not for marks
-        "fingerprint": run["fingerprint"],
-        "files": hashes,
-        "diff": report.function_diffs(path, sandbox.REPO),
-    }
-    if json_path:
-        report.write_json(json_path, results)
 
 
 SEED_LIMIT = 2**32
@@ -300,9 +359,13 @@ def build_parser():
                             "(quick) in the table and \"quick\": true in --json; a run without --quick grades "
                             "such results again")
     grade.add_argument("--allow-readable", action="store_true",
-                       help="as root, grade even though other users can read the repository or a submission. "
-                            "Without it the grader refuses to: the children run as other users, so a submission "
-                            "could read the reference solution or another student's files. With it, a warning")
+                       help="under the uid fallback, grade even though other users can read the repository or a "
+                            "submission. Without it the grader refuses to: the children run as other users, so a "
+                            "submission could read the reference solution or another student's files. With it, a "
+                            "warning")
+    grade.add_argument("--isolation", choices=("auto", *sandbox.ISOLATIONS[:2]), default=None,
+                       help="containment of the students' code: namespaces (bubblewrap), uid (the fallback, as "
+                            "root) or auto, the best this machine allows (default: $GRADING_ISOLATION, else auto)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.grade = grade  # its usage line goes with the errors found after parsing
     release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)
@@ -325,6 +388,8 @@ def main(argv=None):
     for option in (args.json, args.csv):
         if option is not None and not option.parent.is_dir():
             parser.error(f"cannot write {option}: folder {option.parent} does not exist")
+    if args.isolation:
+        os.environ["GRADING_ISOLATION"] = args.isolation
     try:
         grade_batch(args.submissions, json_path=args.json, csv_path=args.csv, jobs=args.jobs, redo=args.redo,
                     seed=args.seed, limits=Limits(args.time_factor, args.time_floor, args.memory_mb),

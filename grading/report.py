@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from .checks import student_file_problem
 from .rubric import MAX_POINTS, RUBRIC
 
@@ -98,13 +100,14 @@ def shown(name):
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in name)
 
 
-def table(results, seed=None):
+def table(results, seed=None, isolation=None):
     """A plain-text table, one row per submission, then one line per lost part. "(quick)" marks a result
     graded without the notebook's Conv2D cells."""
     parts = list(RUBRIC)
     width = max([len("submission")] + [len(shown(name)) for name in results])
     head = f"{'submission':<{width}}  " + "  ".join(f"{p:>5}" for p in parts) + "  points"
-    rows = [head, "-" * len(head)]
+    rows = [f"isolation: {isolation}"] if isolation else []
+    rows += [head, "-" * len(head)]
     for name, entry in results.items():
         cells = "  ".join(f"{_points(entry['parts'][p]['points']):>5}" for p in parts)
         rows.append(f"{shown(name):<{width}}  {cells}  {total_text(entry)}")
@@ -122,9 +125,10 @@ def table(results, seed=None):
                     line += f" [likely: {', '.join(info['diagnoses'])}]"
                 lost.append(f"  {shown(name)} {p}: {shown(line)}")
     if lost:
-        rows += ["", "lost points (the full feedback is in --json):"] + lost
+        rows += ["", "lost points (the full feedback is in --json; its diffs show reference code, for "
+                     "instructors only):"] + lost
     if seed is not None:
-        rows.append(f"\nrandom checks drawn with seed {seed}")
+        rows.append(f"\nrandom checks drawn with seed {seed}, numpy {np.__version__}")
     return "\n".join(rows)
 
 
@@ -158,7 +162,8 @@ def read_json(path):
     return data
 
 
-CSV_FIELDS = ["submission", "points", "max", "bonus", *RUBRIC, "seed", "quick", "likely mistakes"]
+CSV_FIELDS = ["submission", "points", "max", "bonus", *RUBRIC, "seed", "quick", "isolation", "numpy",
+              "likely mistakes"]
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection): a folder named
 # "=HYPERLINK(...)" must stay text, so such a cell gets a leading apostrophe.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -176,7 +181,8 @@ def write_csv(path, results):
     writer.writeheader()
     for name, entry in results.items():
         row = {"submission": name, "points": entry["points"], "max": entry["max"],
-               "bonus": entry.get("bonus", 0.0), "seed": entry.get("seed", ""), "quick": bool(entry.get("quick"))}
+               "bonus": entry.get("bonus", 0.0), "seed": entry.get("seed", ""), "quick": bool(entry.get("quick")),
+               "isolation": entry.get("isolation", ""), "numpy": entry.get("numpy", "")}
         mistakes = []
         for part in RUBRIC:
             row[part] = entry["parts"][part]["points"]

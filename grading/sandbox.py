@@ -1,53 +1,40 @@
-"""Running a submission's code in a separate, limited process and reading back only arrays of numbers.
+"""Running a submission's code in a separate, contained process and reading back only arrays of numbers.
 
-Isolation policy, per submission and part:
+Policy, per submission and part. The workspace is a fresh folder holding the packages the harness imports
+(``layers/`` without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the three
+student files, only the graded part's is the student's; the others are stubbed as in the release, except the
+reference ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``). The child is ``python -I -S _harness.py``
+(no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and a wall-clock timeout;
+its output goes to one file of which the tail is read; its results are read without pickle. Around that,
+one of three containments, chosen once per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
 
-* A fresh workspace in a temporary directory holds a copy of the repository's packages (``layers/``
-  without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the three student
-  files, **only the graded part's file is the student's**; the other two are their *stubbed* versions
-  (every solution region replaced by the release's ``NotImplementedError`` stub), except the reference
-  ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``: Conv2D calls ``zero_padding``). So a wrong
-  ``zero_padding`` costs 9.3.a only, a hostile ``Maxpool2D.py`` cannot touch the Conv2D parts, and code
-  run for one part finds no solution of another to copy (to ``/tmp``, say) for a later part to load.
-  The judge's inputs are copied into it; the judge's expected outputs never are.
-* The child is ``python -I -S``: no environment variables, user site or ``.pth`` files; its ``sys.path`` is
-  the standard library, the workspace and numpy's own directory. The working directory is the workspace,
-  stdin is ``/dev/null``, stdout and stderr go to one file of which only the tail is read.
-* Limits, set before ``exec``: ``RLIMIT_AS`` (memory), ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` (no file grows
-  past ``FILE_LIMIT``), ``RLIMIT_CORE`` 0; a wall-clock timeout kills the child's whole process group (it
-  runs in its own session).
-* The grading process is made a child subreaper (Linux ``prctl``), so a process the child forks and
-  detaches into a session of its own is still re-parented to the grader, which kills every such
-  leftover once the child has ended: nothing the submission starts outlives its part.
-* Output that reaches ``FILE_LIMIT`` fails the part even when the results are right: code that floods
-  its output is broken in a notebook, and the cap keeps a flood from filling the disk. Ordinary debug
-  prints, even one per loop iteration on the notebook's inputs, stay far below it.
-* The results file is parsed without pickle, member by member, with every array's header checked
-  (dtype, size) before anything is allocated. It, the output and the progress file are opened without
-  following links or blocking on a FIFO: the child owns its workspace and may have replaced them.
-* Run as root (``os.geteuid() == 0``), the grader gives each running child a uid of its own, equal to its
-  gid, from ``CHILD_UID_BASE`` up, with no supplementary groups, held through a lock file for as long as
-  the child and anything it left behind may run. The workspace sits in a directory of its own (``0o711``,
-  root's: other uids can pass through but not list or write it) and is chowned to that uid with mode
-  ``0o700``, so no child can read, write or find another's workspace; the grader, root, still reads the
-  results and removes it. A child cannot signal the grader or another child, and ``RLIMIT_NPROC``
-  (``CHILD_PROCESSES``, counted per uid) stops a fork bomb.
-* As root, the child runs from a mirror of the interpreter, its standard library and numpy only (hard links,
-  or copies across file systems), built once as ``<tmp>/grading-runtime-<key>`` and reused (removing it is
-  safe): the install itself may sit where other uids cannot reach it (pyenv in root's home, mode
-  ``0o700``). Its ``sys.path`` then offers numpy alone of the installed packages.
+``namespaces`` (bubblewrap on PATH and allowed to create namespaces): the child runs under ``bwrap`` in
+    its own PID, network (loopback only, down), IPC, UTS and mount namespaces. It sees ``/usr`` and the
+    interpreter read-only (its ``site-packages`` hidden), numpy read-only, its workspace, a private
+    ``/proc`` and empty private ``/tmp``, ``/var/tmp`` and ``/dev/shm``: nothing of the repository, of other
+    workspaces or submissions. When the part ends, everything it started dies with its PID namespace
+    (``--die-with-parent``), and its files die with the tmpfs mounts. As root, ``setpriv`` (util-linux)
+    drops it to a uid of its own (``child_user``) so that ``RLIMIT_NPROC`` bounds its forks.
 
-Not isolated (known gaps): not run as root, the child runs as the grader's user, so it could read or write
-that user's files (other workspaces included) or signal its processes, and isolation between parts then
-relies on running the grader as root or in a container. As root, the child can still read whatever is
-readable by every user: the grader refuses to run while the repository or a submission is
-(``readable_by_others``; ``--allow-readable`` overrides, with a warning). It can also write to ``/tmp`` and
-``/dev/shm``, see ``/proc``, and use the network. For a real course, run the grader as root inside a
-container or VM without network.
+``uid`` (root without namespaces, an unprivileged container say): each child runs as a uid of its own from
+    one machine-wide, root-only lock folder (``UID_LOCKS``), in a private ``0o700`` workspace, from a mirror
+    of the interpreter, its standard library and numpy (``runtime``), under ``RLIMIT_NPROC`` and a seccomp
+    filter that refuses ``socket()`` (``NO_SOCKETS``). Before a uid is handed out and before its lock is
+    released, every process of that uid is killed and whatever it left in ``/tmp``, ``/var/tmp`` and
+    ``/dev/shm`` is removed (``clear_uid``). The child can still read whatever every user can read: the
+    grader refuses to run while the repository or a submission is readable by others (``readable_files``).
+    It can also see other processes in ``/proc`` and leave System V IPC objects.
+
+``none`` (not root and no namespaces): the child runs as the grader's user and could read or change that
+    user's files and signal its processes; isolation then relies on an outer container or VM, and the
+    grader says so.
+
+Either way the safest place to grade a course is a container or VM without network.
 """
 import contextlib
 import ctypes
 import fcntl
+import functools
 import grp
 import hashlib
 import json
@@ -57,6 +44,7 @@ import resource
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -72,7 +60,7 @@ from .rubric import STUDENT_FILES
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = Path(__file__).resolve().parent / "harness.py"
-NUMPY_SITE = str(Path(np.__file__).resolve().parent.parent)
+NUMPY_DIR = Path(np.__file__).resolve().parent
 PACKAGES = ("layers", "activations", "losses")
 LEFT_OUT = {"vectorized.py", "__pycache__"}
 
@@ -80,11 +68,17 @@ FILE_LIMIT = 32 * 2**20       # bytes, per file the child writes (results, outpu
 RESULT_ARRAY_LIMIT = 32 * 2**20  # bytes, per array read back
 RESULT_MEMBERS_LIMIT = 5000
 OUTPUT_TAIL = 600             # characters of the child's output shown in feedback
-PR_SET_CHILD_SUBREAPER = 36
 ALLOWED_DTYPES = {np.dtype(np.float64), np.dtype(np.uint8)}
 CHILD_UID_BASE = 61000        # as root, child uids (and gids) are CHILD_UID_BASE + slot ...
 CHILD_UID_SLOTS = 184         # ... below 61184, where systemd's dynamic users start
 CHILD_PROCESSES = 16          # RLIMIT_NPROC of a child's uid: the child, its threads and its forks
+# Machine-wide, so that graders with different TMPDIRs never share a uid; root-only, so no child can
+# take or hold a lock.
+UID_LOCKS = Path("/run/grading-child-uids")
+LITTER_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
+SANDBOX_NUMPY = "/numpy"      # where numpy appears inside the bubblewrap sandbox
+SANDBOX_WORKSPACE = "/ws"     # and the workspace
+ISOLATIONS = ("namespaces", "uid", "none")
 
 
 class ChildResult:
@@ -92,20 +86,89 @@ class ChildResult:
 
     def __init__(self, arrays, status, wall, output_tail, last_case, problem):
         self.arrays = arrays          # dict name -> ndarray, or None when no usable results file
-        self.status = status          # "ok", "timeout", "crashed", "no results"
+        self.status = status          # "ok", "timeout", "flood", "crashed", "no results"
         self.wall = wall              # seconds
         self.output_tail = output_tail  # stdout and stderr, interleaved
         self.last_case = last_case    # id of the case running when the child stopped, if known
         self.problem = problem        # one line for the feedback when status != "ok"
 
 
+# ---------------------------------------------------------------------------------------------------
+# Which containment
+# ---------------------------------------------------------------------------------------------------
+
+def is_root():
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def drops_privileges():
+    """True when children run as uids of their own: only root can give them one."""
+    return is_root()
+
+
+_CHOSEN = {}
+
+
+def isolation():
+    """``"namespaces"``, ``"uid"`` or ``"none"``: ``GRADING_ISOLATION`` if set (``auto`` or unset: the best
+    this machine allows). Raises RuntimeError when the forced one cannot run here, saying why."""
+    wanted = os.environ.get("GRADING_ISOLATION", "auto") or "auto"
+    if wanted in _CHOSEN:
+        return _CHOSEN[wanted]
+    if wanted not in ("auto", *ISOLATIONS):
+        raise RuntimeError(f"GRADING_ISOLATION must be auto, {', '.join(ISOLATIONS)}; got {wanted!r}")
+    why_not = namespaces_problem()
+    if wanted == "namespaces" and why_not:
+        raise RuntimeError(f"namespaces were asked for but cannot be used here: {why_not}")
+    if wanted == "uid" and not is_root():
+        raise RuntimeError("the uid fallback was asked for, but it needs the grader to run as root")
+    chosen = wanted if wanted != "auto" else "namespaces" if not why_not else "uid" if is_root() else "none"
+    _CHOSEN[wanted] = chosen
+    return chosen
+
+
+def describe(mode):
+    """One line for reports: which containment ran, and what it means."""
+    return {"namespaces": "namespaces (bubblewrap): each part in its own PID, network, IPC and mount namespaces",
+            "uid": "uid fallback: each part as its own uid, no sockets, its processes and files removed after it",
+            "none": "NONE: not root and no namespaces; the students' code runs as the grader's user, so "
+                    "isolation relies on an outer container or VM"}[mode]
+
+
+@functools.lru_cache(maxsize=None)
+def namespaces_problem():
+    """None when a bubblewrap sandbox starts here, else why not (probed once per process)."""
+    if not shutil.which("bwrap"):
+        return "bwrap is not on PATH (Debian/Ubuntu: apt-get install bubblewrap)"
+    if is_root() and not shutil.which("setpriv"):
+        return "setpriv (util-linux) is not on PATH"
+    python = os.path.realpath(sys.executable)
+    # the interpreter and numpy as the child will import them: as root, as an unprivileged uid
+    with tempfile.TemporaryDirectory(prefix="grading-probe-") as ws, \
+            (child_user() if is_root() else contextlib.nullcontext()) as uid:
+        os.chmod(ws, 0o777)
+        command = bwrap_command(ws, uid) + [python, "-I", "-S", "-c",
+                                            f"import sys; sys.path.append({SANDBOX_NUMPY!r}); import numpy"]
+        try:
+            done = subprocess.run(command, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bwrap did not start ({exc})"
+    if done.returncode != 0:
+        return "bwrap could not create the sandbox: " + done.stderr.decode(errors="replace").strip()[-200:]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Workspaces
+# ---------------------------------------------------------------------------------------------------
+
 def make_workspace(student_files=None, source=REPO, reference=()):
     """A temp dir with the packages of ``source`` in which each of ``layers/``'s student files is, by
     name: the student's (``student_files``, {name: path}), the reference's (named in ``reference``), or
     else stubbed (``stubbed_source``), so that the workspace holds no solution it was not given.
     Returns its path; the caller removes it with ``remove_workspace``. It sits alone in a directory of
-    its own (``0o711``), so that other children can reach their own workspace through the temporary
-    directory but cannot list this one's name."""
+    its own (``0o711``), so that under the uid fallback other children can reach their own workspace
+    through the temporary directory but cannot list this one's name."""
     own = Path(tempfile.mkdtemp(prefix="grading-"))
     own.chmod(0o711)
     ws = Path(tempfile.mkdtemp(prefix="ws-", dir=own))
@@ -128,76 +191,12 @@ def stubbed_source(path):
     return stub_source(path.read_text(encoding="utf-8"), f"layers/{path.name}")[0]
 
 
-def readable_by_others(path):
-    """True when a user who is neither ``path``'s owner nor in its group can read it (a file) or enter it
-    (a folder): it allows that to others, and so does every folder above it (search permission)."""
-    path = Path(os.path.realpath(path))
-    try:
-        mode = os.stat(path).st_mode
-        need = stat.S_IXOTH if stat.S_ISDIR(mode) else stat.S_IROTH
-        return bool(mode & need) and all(os.stat(folder).st_mode & stat.S_IXOTH for folder in path.parents)
-    except OSError:
-        return False
-
-
 def write_job(ws, part, cases):
     """Hand the child its cases: parameters in job.json, arrays in inputs.npz (a private copy)."""
     job = {"part": part, "cases": [{"id": c["id"], "op": c["op"], "params": c["params"],
                                     "inputs": sorted(c["inputs"])} for c in cases]}
     (ws / "job.json").write_text(json.dumps(job))
     np.savez(ws / "inputs.npz", **{f"{c['id']}.{k}": v for c in cases for k, v in c["inputs"].items()})
-
-
-def _limits(memory_bytes, cpu_seconds, processes=None):
-    def apply():
-        if memory_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-        if cpu_seconds:
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if processes:
-            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-    return apply
-
-
-def drops_privileges():
-    """True when children run as uids of their own: only root can give them one."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _taken(uid):
-    for lookup in (pwd.getpwuid, grp.getgrgid):
-        try:
-            lookup(uid)
-            return True
-        except KeyError:
-            pass
-    return False
-
-
-@contextlib.contextmanager
-def child_user():
-    """A uid (also the gid) that no other running child of any grader on this machine holds, for as
-    long as the ``with`` block runs. A slot is held through an exclusive lock on its file in the
-    runtime's root-only ``locks`` folder; uids the system knows by name are skipped."""
-    locks = runtime()["locks"]
-    for slot in range(CHILD_UID_SLOTS):
-        uid = CHILD_UID_BASE + slot
-        if _taken(uid):
-            continue
-        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        try:
-            yield uid
-        finally:
-            os.close(fd)
-        return
-    raise RuntimeError(f"all {CHILD_UID_SLOTS} child uids from {CHILD_UID_BASE} are in use: too many children at once")
 
 
 def give_workspace(ws, uid):
@@ -209,20 +208,233 @@ def give_workspace(ws, uid):
     os.chmod(ws, 0o700)
 
 
+def remove_workspace(ws):
+    """Remove ``ws`` and the directory of its own it sits in (root removes the child's files too)."""
+    own = Path(ws).parent
+    shutil.rmtree(own if own.name.startswith("grading-") else ws, ignore_errors=True)
+
+
+def readable_files(root, limit=5):
+    """Up to ``limit`` files under ``root`` (or ``root`` itself, a file) that a user who is neither their
+    owner nor in their group can read: readable by others, and every folder above searchable by others.
+    Links are not followed (a link's target is checked where it lies, if it lies under ``root``)."""
+    root = Path(os.path.realpath(root))
+    if not all(os.stat(folder).st_mode & stat.S_IXOTH for folder in root.parents):
+        return []
+    found = []
+
+    def visit(path):
+        try:
+            info = os.lstat(path)
+        except OSError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            return
+        if not stat.S_ISDIR(info.st_mode):
+            if info.st_mode & stat.S_IROTH:
+                found.append(path)
+            return
+        if not info.st_mode & stat.S_IXOTH:
+            return  # closed: nothing below it is reachable by others
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            return
+        for name in names:
+            if len(found) >= limit:
+                return
+            visit(path / name)
+
+    visit(root)
+    return found[:limit]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Child uids (root): one machine-wide lock per uid, and nothing of a uid left when it is released
+# ---------------------------------------------------------------------------------------------------
+
+def _taken(uid):
+    for lookup in (pwd.getpwuid, grp.getgrgid):
+        try:
+            lookup(uid)
+            return True
+        except KeyError:
+            pass
+    return False
+
+
+def _lock_folder():
+    try:
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeError(f"cannot create the uid lock folder {UID_LOCKS}: {exc}") from None
+    info = os.lstat(UID_LOCKS)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or stat.S_IMODE(info.st_mode) != 0o700:
+        raise RuntimeError(f"{UID_LOCKS} must be a folder of root's with mode 0700: remove it and grade again")
+    return UID_LOCKS
+
+
+@contextlib.contextmanager
+def child_user():
+    """A uid (also the gid) that no other running child of any grader on this machine holds, for as
+    long as the ``with`` block runs, with no process and no file of it around on entry or on exit. A
+    slot is held through an exclusive lock on its file in ``UID_LOCKS``; uids the system knows by name
+    are skipped."""
+    locks = _lock_folder()
+    for slot in range(CHILD_UID_SLOTS):
+        uid = CHILD_UID_BASE + slot
+        if _taken(uid):
+            continue
+        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            clear_uid(uid)  # a grader that died may have left some
+            yield uid
+        finally:
+            try:
+                clear_uid(uid)
+            finally:
+                os.close(fd)
+        return
+    raise RuntimeError(f"all {CHILD_UID_SLOTS} child uids from {CHILD_UID_BASE} are in use: too many children at once")
+
+
+def processes_of(uid):
+    """Pids whose real uid is ``uid``, from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    for line in f:
+                        if line.startswith("Uid:"):
+                            if int(line.split()[1]) == uid:
+                                found.append(int(entry))
+                            break
+            except (OSError, ValueError):
+                continue
+    return found
+
+
+def clear_uid(uid, attempts=200):
+    """Kill every process of ``uid`` and remove what it left in ``LITTER_ROOTS``.
+
+    The kill is the kernel's: a helper becomes ``uid`` and calls ``kill(-1, SIGKILL)``, which signals every
+    process of that uid but itself at once, so a chain that forks can only lose; it is repeated until
+    /proc shows none (a process of the uid may be half-created during one sweep)."""
+    for _ in range(attempts):
+        if not processes_of(uid):
+            break
+        pid = os.fork()
+        if pid == 0:  # only async-signal-safe calls here: this process may have had threads
+            try:
+                os.setgroups([])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.005)
+    else:
+        raise RuntimeError(f"processes of uid {uid} survive {attempts} rounds of kill(-1, SIGKILL)")
+    for root in LITTER_ROOTS:
+        _remove_owned(Path(root), uid)
+
+
+def _remove_owned(folder, uid):
+    """Remove everything of ``uid``'s under ``folder``, looking only where it could have written: folders
+    it owns (removed whole) and folders writable by all."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = folder / name
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if info.st_uid == uid:
+            if stat.S_ISDIR(info.st_mode):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
+            _remove_owned(path, uid)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The namespace path: one bubblewrap argument list
+# ---------------------------------------------------------------------------------------------------
+
+def bwrap_command(ws, uid):
+    """The ``bwrap`` (and, as root, ``setpriv``) words that run a command in ``ws`` as described above."""
+    ws = os.path.realpath(ws)
+    python = Path(os.path.realpath(sys.executable))
+    prefix = os.path.realpath(sys.base_prefix)
+    # As root, no user namespace: the child must become a real, unprivileged uid for RLIMIT_NPROC to
+    # count its processes (a user namespace of root's would map it to root, whom the limit spares).
+    # Not root, bwrap needs a user namespace, and the limit counts within it.
+    words = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session"]
+    for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / top
+        if path.is_symlink():
+            words += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            words += ["--ro-bind", str(path), str(path)]
+    if Path("/etc/ld.so.cache").is_file():
+        words += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    if not prefix.startswith("/usr/"):
+        words += ["--ro-bind", prefix, prefix]
+    if str(python.parent.parent) != prefix and not str(python).startswith("/usr/"):
+        words += ["--ro-bind", str(python), str(python)]
+    # Every installed package but numpy is hidden; numpy is bound where only it lies.
+    sites = {os.path.realpath(sysconfig.get_path(key, vars={"base": prefix, "platbase": prefix}))
+             for key in ("purelib", "platlib")}
+    for site in sorted(sites):
+        if os.path.isdir(site):
+            words += ["--tmpfs", site]
+    words += ["--perms", "0755", "--dir", SANDBOX_NUMPY]
+    for name in (NUMPY_DIR.name, NUMPY_DIR.name + ".libs"):  # numpy.libs: the wheel's bundled BLAS
+        if (NUMPY_DIR.parent / name).is_dir():
+            words += ["--ro-bind", str(NUMPY_DIR.parent / name), f"{SANDBOX_NUMPY}/{name}"]
+    words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm",
+              "--bind", ws, SANDBOX_WORKSPACE, "--chdir", SANDBOX_WORKSPACE]
+    if uid is not None:
+        words += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                  shutil.which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    else:
+        words += ["--"]
+    return words
+
+
+# ---------------------------------------------------------------------------------------------------
+# The uid fallback: a mirror of the runtime every uid can read, and no sockets
+# ---------------------------------------------------------------------------------------------------
+
 _RUNTIME = {}
 
 
 def runtime():
-    """Where the child's interpreter and numpy come from: ``{"python", "numpy_site", "env", "locks"}``.
+    """Where the fallback's child takes its interpreter and numpy: ``{"python", "numpy_site", "env"}``.
 
-    Not root: this very interpreter and numpy's site-packages, as ever. Root: a mirror of the
-    interpreter, its standard library (without ``site-packages`` and ``test``), ``libpython`` if shared,
-    and numpy, readable by every uid, in ``<tmp>/grading-runtime-<key>``; the key changes with the
-    interpreter or numpy, so a stale mirror is never used."""
+    Not root: this very interpreter and numpy's site-packages. Root: a mirror of the interpreter, its
+    standard library (without ``site-packages`` and ``test``), ``libpython`` if shared, and numpy,
+    readable by every uid, in ``<tmp>/grading-runtime-<key>``; the key changes with the interpreter or
+    numpy, so a stale mirror is never used. The install itself may sit where other uids cannot reach it
+    (pyenv in root's home, mode ``0o700``)."""
     if _RUNTIME:
         return _RUNTIME
-    if not drops_privileges():
-        _RUNTIME.update(python=sys.executable, numpy_site=NUMPY_SITE, env={}, locks=None)
+    if not is_root():
+        _RUNTIME.update(python=sys.executable, numpy_site=str(NUMPY_DIR.parent), env={})
         return _RUNTIME
     tmp = Path(tempfile.gettempdir()).resolve()
     for folder in (tmp, *tmp.parents):
@@ -230,20 +442,19 @@ def runtime():
             raise RuntimeError(f"children cannot reach the temporary directory {tmp}: {folder} is not "
                                "searchable by other users; set TMPDIR to a directory that is (such as /tmp)")
     python = Path(os.path.realpath(sys.executable))
-    numpy_dir = Path(np.__file__).resolve().parent
-    key = hashlib.sha256(f"{python}|{python.stat().st_mtime_ns}|{sys.version}|{numpy_dir}|{np.__version__}"
+    key = hashlib.sha256(f"{python}|{python.stat().st_mtime_ns}|{sys.version}|{NUMPY_DIR}|{np.__version__}"
                          .encode()).hexdigest()[:16]
     root = tmp / f"grading-runtime-{key}"
     if not root.exists():
-        _build_runtime(root, python, numpy_dir)
+        _build_runtime(root, python)
     info = os.lstat(root)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
         raise RuntimeError(f"{root} is not a directory only root can write: remove it and grade again")
     lib = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    _RUNTIME.update(python=str(root / "bin" / python.name), numpy_site=str(root / "site"),
-                    env={"LD_LIBRARY_PATH": str(root / "lib")}, locks=root / "locks")
     if not (root / "lib" / lib / "os.py").is_file():
         raise RuntimeError(f"{root} holds no standard library: remove it and grade again")
+    _RUNTIME.update(python=str(root / "bin" / python.name), numpy_site=str(root / "site"),
+                    env={"LD_LIBRARY_PATH": str(root / "lib")})
     return _RUNTIME
 
 
@@ -261,7 +472,7 @@ def _link_or_copy(src, dst):
     return dst
 
 
-def _build_runtime(root, python, numpy_dir):
+def _build_runtime(root, python):
     build = Path(tempfile.mkdtemp(prefix="grading-runtime-build-", dir=root.parent))
     try:
         lib = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -276,13 +487,11 @@ def _build_runtime(root, python, numpy_dir):
         libpython = Path(sysconfig.get_config_var("LIBDIR") or "") / (sysconfig.get_config_var("INSTSONAME") or "")
         if sysconfig.get_config_var("Py_ENABLE_SHARED") and libpython.is_file():
             _link_or_copy(libpython, build / "lib" / libpython.name)
-        for name in (numpy_dir.name, numpy_dir.name + ".libs"):  # numpy.libs: the wheel's bundled BLAS
-            if (numpy_dir.parent / name).is_dir():
-                shutil.copytree(numpy_dir.parent / name, build / "site" / name, copy_function=_link_or_copy)
+        for name in (NUMPY_DIR.name, NUMPY_DIR.name + ".libs"):
+            if (NUMPY_DIR.parent / name).is_dir():
+                shutil.copytree(NUMPY_DIR.parent / name, build / "site" / name, copy_function=_link_or_copy)
         for folder, _, _ in os.walk(build):
             os.chmod(folder, 0o755)
-        (build / "locks").mkdir(mode=0o700)
-        os.chmod(build / "locks", 0o700)
         os.rename(build, root)
     except OSError:
         shutil.rmtree(build, ignore_errors=True)
@@ -290,70 +499,114 @@ def _build_runtime(root, python, numpy_dir):
             raise
 
 
-def _become_subreaper():
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass  # not Linux: detached grandchildren are then not cleaned up (a known gap)
+# seccomp: a classic-BPF program over ``struct seccomp_data`` (nr at offset 0, arch at 4) that lets every
+# system call through except socket() and io_uring_setup() (whose requests can open sockets too), which
+# fail with EACCES; a call of another architecture (32-bit entry points, x32) kills the process, since
+# its numbers mean other calls.
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}  # arch, socket, io_uring_setup
+_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+_RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
-def _own_children():
-    """Pids whose parent is this process, read from /proc (empty where there is no /proc)."""
-    me, found = str(os.getpid()), set()
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if len(fields) > 1 and fields[1] == me:
-                found.add(int(entry))
-    return found
+def no_sockets_filter():
+    """The seccomp program as bytes of ``struct sock_filter``, or None on an architecture not listed."""
+    arch = _AUDIT_ARCH.get(os.uname().machine)
+    if arch is None:
+        return None
+    audit, socket_nr, uring_nr = arch
+    program = [
+        (_BPF_LD_W_ABS, 0, 0, 4),
+        (_BPF_JEQ_K, 1, 0, audit),
+        (_BPF_RET_K, 0, 0, _RET_KILL_PROCESS),
+        (_BPF_LD_W_ABS, 0, 0, 0),
+        # jumps count from the next instruction: x32 calls to KILL (8), the two calls to ERRNO (9)
+        (_BPF_JGE_K, 3, 0, 0x40000000),
+        (_BPF_JEQ_K, 3, 0, socket_nr),
+        (_BPF_JEQ_K, 2, 0, uring_nr),
+        (_BPF_RET_K, 0, 0, _RET_ALLOW),
+        (_BPF_RET_K, 0, 0, _RET_KILL_PROCESS),
+        (_BPF_RET_K, 0, 0, _RET_ERRNO | 13),  # EACCES
+    ]
+    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
 
 
-def _kill_leftovers(before):
-    """Kill and reap what the child left behind; each kill may re-parent that process's own children."""
-    for _ in range(20):
-        leftovers = _own_children() - before
-        if not leftovers:
-            return
-        for pid in leftovers:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError, PermissionError):
-                pass
+NO_SOCKETS = no_sockets_filter()
+
+
+def _install_no_sockets():
+    """In the child before exec: no_new_privs, then the filter (inherited by everything it starts)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    program = ctypes.create_string_buffer(NO_SOCKETS)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(NO_SOCKETS) // 8, ctypes.addressof(program))
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+            libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter refused")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running the child
+# ---------------------------------------------------------------------------------------------------
+
+def _limits(memory_bytes, cpu_seconds, processes=None, no_sockets=False):
+    def apply():
+        if memory_bytes:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        if cpu_seconds:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if processes:
+            resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+        if no_sockets:
+            _install_no_sockets()
+    return apply
 
 
 def run_child(ws, timeout, memory_bytes=None):
-    """Run the harness in ``ws`` under the limits; never raises for anything the child does. As root,
-    the child runs as a uid of its own and ``ws`` becomes that uid's (see ``give_workspace``)."""
-    _become_subreaper()
-    run = runtime()
+    """Run the harness in ``ws`` under the limits and the containment of ``isolation()``; never raises for
+    anything the child does."""
+    mode = isolation()
     env = {
         "PATH": os.defpath,
-        "HOME": str(ws),
+        "HOME": SANDBOX_WORKSPACE if mode == "namespaces" else str(ws),
         "LC_ALL": "C.UTF-8",
         # One BLAS thread: a pool of them would reserve address space the memory limit is counted on.
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-        **run["env"],
     }
     cpu = int(timeout) + 2
     with contextlib.ExitStack() as held:
-        uid = held.enter_context(child_user()) if drops_privileges() else None
+        uid = held.enter_context(child_user()) if is_root() and mode != "none" else None
+        if mode == "namespaces":
+            command = bwrap_command(ws, uid) + [os.path.realpath(sys.executable), "-I", "-S", "_harness.py",
+                                                SANDBOX_NUMPY]
+            # bwrap itself starts as the grader (root, or the grader's user in a user namespace); setpriv
+            # takes the uid, and RLIMIT_NPROC counts from there.
+            preexec = _limits(memory_bytes, cpu, CHILD_PROCESSES)
+            popen = {}
+        else:
+            run = runtime()
+            command = [run["python"], "-I", "-S", "_harness.py", run["numpy_site"]]
+            env.update(run["env"])
+            preexec = _limits(memory_bytes, cpu, CHILD_PROCESSES if uid is not None else None,
+                              no_sockets=uid is not None and NO_SOCKETS is not None)
+            # set in the child before exec: groups, then gid, then uid, then the limits (lowering needs no root)
+            popen = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         with open(ws / "output.txt", "wb+") as output:
             if uid is not None:
                 give_workspace(ws, uid)
-            proc, timed_out, wall = _run(ws, run, env, output, timeout, memory_bytes, cpu, uid)
+            proc, timed_out, wall = _run(command, ws, env, output, timeout, preexec, popen)
             # Read through our own descriptor: the child may have replaced output.txt by anything.
             flooded = os.fstat(output.fileno()).st_size >= FILE_LIMIT
             tail = _tail(output)
+    # bwrap reports a child killed by a signal as 128 + the signal's number
+    code = proc.returncode
+    if mode == "namespaces" and code > 128:
+        code = -(code - 128)
     last_case = _read_small(ws / "progress.txt")
     arrays, load_problem = None, None
     if not timed_out and os.path.lexists(ws / "results.npz"):
@@ -370,43 +623,39 @@ def run_child(ws, timeout, memory_bytes=None):
         status, problem = "ok", None
     elif load_problem:
         status, problem = "no results", load_problem
-    elif proc.returncode < 0:
-        name = signal.Signals(-proc.returncode).name if -proc.returncode in signal.valid_signals() else "?"
+    elif code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else "?"
         hint = {"SIGXCPU": " (CPU time limit)", "SIGKILL": " (probably the memory limit)",
-                "SIGXFSZ": " (file size limit)", "SIGSEGV": " (segmentation fault)"}.get(name, "")
+                "SIGXFSZ": " (file size limit)", "SIGSEGV": " (segmentation fault)",
+                "SIGSYS": " (a forbidden system call)"}.get(name, "")
         status, problem = "crashed", f"was killed by signal {name}{hint}"
     else:
-        status, problem = "no results", f"exited with code {proc.returncode} before writing any results"
+        status, problem = "no results", f"exited with code {code} before writing any results"
     return ChildResult(arrays, status, wall, tail, last_case, problem)
 
 
-def _run(ws, run, env, output, timeout, memory_bytes, cpu, uid):
-    """Start the child, wait for it up to ``timeout``, kill its group and whatever it left behind."""
-    before = _own_children()
+def _run(command, ws, env, output, timeout, preexec, popen):
+    """Start the child, wait for it up to ``timeout``, kill its session. What it left behind dies with its
+    PID namespace, or with its uid (``child_user``)."""
     start = time.monotonic()
-    proc = subprocess.Popen(
-        [run["python"], "-I", "-S", "_harness.py", run["numpy_site"]],
-        cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-        start_new_session=True, close_fds=True,
-        # set in the child before exec: groups, then gid, then uid, then the limits (lowering needs no root)
-        user=uid, group=uid, extra_groups=[] if uid is not None else None,
-        preexec_fn=_limits(memory_bytes, cpu, CHILD_PROCESSES if uid is not None else None),
-    )
+    proc = subprocess.Popen(command, cwd=ws, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                            stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                            preexec_fn=preexec, **popen)
     timed_out = False
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:
-        # The session may hold grandchildren even after a clean exit: kill the whole group.
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         proc.wait()
-        _kill_leftovers(before)
     return proc, timed_out, time.monotonic() - start
 
+
+# ---------------------------------------------------------------------------------------------------
+# Reading what the child left
+# ---------------------------------------------------------------------------------------------------
 
 def _open_regular(path):
     """A file the child may have left (or replaced by a link, a FIFO, a device) opened for reading, or
@@ -472,9 +721,3 @@ def _read_small(path):
     except OSError:
         return None
     return text if text.isprintable() else None
-
-
-def remove_workspace(ws):
-    """Remove ``ws`` and the directory of its own it sits in (root removes the child's files too)."""
-    own = Path(ws).parent
-    shutil.rmtree(own if own.name.startswith("grading-") else ws, ignore_errors=True)

@@ -8,6 +8,7 @@ short time limits, so the whole file stays well under two minutes on two cores.
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -237,7 +238,7 @@ BY_NAME = {entry.name: entry for entry in SUBMISSIONS}
 @pytest.fixture(scope="module")
 def corpus_batch(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
-    build(root)
+    build(root, [entry.name for entry in SUBMISSIONS if entry.kind != "attack"])  # tests/test_isolation.py
     # Numpy patching must change no verdict: the reference and a bug, each with the patch appended.
     patched = copy_reference(root / "patched_reference")
     build(root / "tmp", ["conv_flipped_kernel"])
@@ -327,14 +328,15 @@ def test_numpy_patching_changes_no_verdict(corpus_batch):
     assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == ["flipped kernel"]
 
 
-def test_a_missing_or_linked_file_costs_its_parts_only(corpus_batch):
+def test_a_missing_file_costs_its_parts_only_and_a_linked_one_the_submission(corpus_batch):
     result = corpus_batch["results"]["missing_conv"]
     assert result["points"] == FULL - RUBRIC["9.3.d"].points - RUBRIC["9.3.e"].points
     assert "layers/Conv2D.py is missing" in result["parts"]["9.3.d"]["feedback"][0]
     assert result["diff"]["Conv2D.__call__"] == "layers/Conv2D.py is missing"
+    # a link could point at the reference or another student's file: the grader reads none
     linked = corpus_batch["results"]["linked_utils"]
-    assert linked["points"] == FULL - RUBRIC["9.3.a"].points
-    assert "symbolic link" in linked["parts"]["9.3.a"]["feedback"][0]
+    assert linked["points"] == 0 and linked["refused"] == "layers/utils.py is a symbolic link"
+    assert all("refused: layers/utils.py is a symbolic link" in info["feedback"][0] for info in linked["parts"].values())
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,39 +367,52 @@ def test_the_child_is_isolated_and_limited(tmp_path):
     assert child.status == "ok", child.problem
     assert probe["isolated"] == 1 and probe["no_site"] == 1
     assert probe["as"] == 2**30 and probe["fsize"] == sandbox.FILE_LIMIT
-    assert probe["path"][0] == probe["cwd"] == str(ws)
+    inside = sandbox.SANDBOX_WORKSPACE if sandbox.isolation() == "namespaces" else str(ws)
+    assert probe["path"][0] == probe["cwd"] == inside
     assert not any(str(REPO) in entry for entry in probe["path"]), "the repository must not be importable"
     assert "PYTHONSTARTUP" not in probe["env"] and "VIRTUAL_ENV" not in probe["env"]
     assert not (ws / "layers" / "vectorized.py").exists()
 
 
 DAEMON = '''
-import os, time
+import os, sys, time
 if os.fork() == 0:
     os.setsid()  # leave the child's session, so killing its process group misses this one
     if os.fork() == 0:
-        open({pidfile!r}, "w").write(str(os.getpid()))
-        while True:
-            time.sleep(0.1)
+        # a marker in its command line, and an end of its own (60 s) should the grader fail
+        os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(60)", {marker!r}])
     os._exit(0)
 time.sleep(0.5)
 from .real_utils import zero_padding
 '''
 
 
+def processes_with(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):
+    if sandbox.isolation() == "none":
+        pytest.skip("without namespaces or root, nothing stops a process from outliving its part")
+    marker = f"grading-daemon-{os.getpid()}-{time.monotonic_ns()}"
     student = tmp_path / "utils.py"
-    student.write_text(DAEMON.format(pidfile="daemon.pid"))  # in the workspace: as root, the child's only folder
+    student.write_text(DAEMON.format(marker=marker))
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
         sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
-        pid = int((ws / "daemon.pid").read_text())
     finally:
         sandbox.remove_workspace(ws)
     assert child.status == "ok", child.problem
-    assert not Path(f"/proc/{pid}").exists(), "the daemon is still running"
+    assert processes_with(marker) == [], "the daemon is still running"
 
 
 # The harness's last step, os.replace, patched: the results become a link to a valid .npz (the inputs)
@@ -540,7 +555,9 @@ def test_hostile_children_cannot_touch_other_parts_the_grader_or_the_machine(tmp
         parts = results[name]["parts"]
         feedback = " ".join(parts["9.3.a"]["feedback"])
         assert parts["9.3.a"]["points"] == 0, (name, feedback)
-        blocked = re.search(r"attack blocked as uid (\d+): (PermissionError|BlockingIOError)", feedback)
+        # FileNotFoundError: under namespaces the victim's folder is not even there to be refused
+        blocked = re.search(r"attack blocked as uid (\d+): (PermissionError|BlockingIOError|FileNotFoundError)",
+                            feedback)
         assert blocked, (name, feedback)
         assert int(blocked.group(1)) not in (0, victim_uid)
         assert all(parts[p]["points"] == RUBRIC[p].points for p in RUBRIC if p != "9.3.a"), (name, parts)
@@ -572,7 +589,8 @@ def test_each_workspace_holds_no_solution_its_part_does_not_need(tmp_path):
 
 def test_code_run_for_one_part_cannot_hand_a_solution_to_another(tmp_path):
     """hostile_leak's utils.py copies its workspace's Conv2D.py out while 9.3.a is graded; its Conv2D.py
-    runs that copy for 9.3.d and 9.3.e, graded after it here so that the copy is there to run."""
+    runs that copy for 9.3.d and 9.3.e, graded after it here so that the copy is there to run. The
+    workspace of 9.3.a holds only a stub to copy; under a containment, not even that copy outlives the part."""
     build(tmp_path, ["hostile_leak"])
     plan = checks.make_plan(9, notebook_conv=False)
     shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
@@ -581,22 +599,28 @@ def test_code_run_for_one_part_cannot_hand_a_solution_to_another(tmp_path):
         for part in ("9.3.a", "9.3.d", "9.3.e"):
             expected = checks.run_reference(part, plan[part], 60)["arrays"]
             results[part] = checks.run_part(tmp_path / "hostile_leak", part, plan[part], expected, 30, 2**30)
-        leaked = (HOSTILE_LEAK_DIR / "Conv2D.py").read_text()
+            if part == "9.3.a":
+                leaked = (HOSTILE_LEAK_DIR / "Conv2D.py").read_text() if HOSTILE_LEAK_DIR.exists() else None
     finally:
         shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
     assert results["9.3.a"]["points"] == 1, results["9.3.a"]["feedback"]
-    assert 'raise NotImplementedError("9.3.d: implement Conv2D.__call__' in leaked  # the leak worked, on a stub
+    if sandbox.isolation() == "none":
+        assert 'raise NotImplementedError("9.3.d: implement Conv2D.__call__' in leaked  # the leak worked, on a stub
+    else:
+        assert leaked is None
     for part in ("9.3.d", "9.3.e"):
         assert results[part]["points"] == 0
-        assert "NotImplementedError" in " ".join(results[part]["feedback"]), results[part]["feedback"]
+        assert re.search("NotImplementedError|ImportError", " ".join(results[part]["feedback"])), results[part]["feedback"]
 
 
-def test_as_root_a_solution_other_users_can_read_is_refused_unless_allowed(tmp_path, monkeypatch, capsys):
+@as_root
+def test_under_the_uid_fallback_a_solution_other_users_can_read_is_refused_unless_allowed(tmp_path, monkeypatch,
+                                                                                         capsys):
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     (private / "f.py").write_text("")
     (private / "f.py").chmod(0o644)
-    assert not sandbox.readable_by_others(private / "f.py")  # a folder above it is closed to others
+    assert sandbox.readable_files(private / "f.py") == []  # a folder above it is closed to others
     shared = Path(tempfile.mkdtemp())
     try:
         for folder in (shared, shared / "sub", shared / "sub" / "layers"):
@@ -605,17 +629,49 @@ def test_as_root_a_solution_other_users_can_read_is_refused_unless_allowed(tmp_p
         for name in STUDENT_FILES:
             shutil.copyfile(REPO / "layers" / name, shared / "sub" / "layers" / name)
             (shared / "sub" / "layers" / name).chmod(0o644)
-        if not sandbox.readable_by_others(shared / "sub" / "layers" / "Conv2D.py"):
+        if not sandbox.readable_files(shared / "sub" / "layers" / "Conv2D.py"):
             pytest.skip(f"the temporary directory {tempfile.gettempdir()} is closed to other users")
-        monkeypatch.setattr(sandbox, "drops_privileges", lambda: True)
+        monkeypatch.setattr(sandbox, "_CHOSEN", {})
+        monkeypatch.setenv("GRADING_ISOLATION", "uid")
+        monkeypatch.setattr(sandbox, "REPO", private)  # only the submission is readable here
         with pytest.raises(SystemExit) as exit_info:
             main(["grade", "--no-progress", str(shared / "sub")])
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and "other users can read" in err and "--allow-readable" in err
+        assert str(shared / "sub") in err
         (shared / "sub").chmod(0o700)
-        assert not sandbox.readable_by_others(shared / "sub" / "layers" / "Conv2D.py")
+        assert sandbox.readable_files(shared / "sub") == []
     finally:
         shutil.rmtree(shared)
+
+
+def test_the_permission_audit_covers_the_whole_repository():
+    """Any file of the repository may hold a solution (the judge's variants, the corpus, caches, the
+    README): one readable file among closed ones is found, wherever it lies."""
+    top = Path(tempfile.mkdtemp())
+    try:
+        top.chmod(0o755)
+        if any(not os.stat(parent).st_mode & 0o001 for parent in top.parents):
+            pytest.skip(f"the temporary directory {tempfile.gettempdir()} is closed to other users")
+        repo = top / "repo"
+        for relative in ("layers/Conv2D.py", "grading/checks.py", "tests/submissions/corpus.py",
+                         "layers/__pycache__/Conv2D.cpython-311.pyc", "README.md"):
+            (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+            (repo / relative).write_text("solution")
+            (repo / relative).chmod(0o600)
+        for folder in [repo, *repo.rglob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)
+        assert sandbox.readable_files(repo) == []
+        for relative in ("grading/checks.py", "layers/__pycache__/Conv2D.cpython-311.pyc", "README.md"):
+            (repo / relative).chmod(0o604)
+            assert sandbox.readable_files(repo) == [repo / relative]
+            (repo / relative).chmod(0o600)
+        (repo / "tests" / "submissions" / "corpus.py").chmod(0o644)
+        repo.chmod(0o750)  # closed on top: nothing below it is reachable, whatever its own mode
+        assert sandbox.readable_files(repo) == []
+    finally:
+        shutil.rmtree(top)
 
 
 def test_results_are_read_without_pickle_and_with_checked_sizes(tmp_path):

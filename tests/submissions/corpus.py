@@ -21,6 +21,12 @@ Each entry says what a correct grader must do with it:
   accepts either outcome for them.
 - ``diagnosis``: for bugs, the known mistake the grader's feedback should name (one of ``DIAGNOSES``),
   or None where no listed name fits.
+
+Attacks (kind ``attack``) go after the grader's containment rather than a part: they solve nothing (the
+files they do not provide are the release's stubs), so every point they score is stolen. They are graded
+by ``tests/test_isolation.py`` only, under each containment the machine has, never in the ordinary corpus
+batch: without containment they would reach the grader's own processes and files. Their files carry
+placeholders (``PLACEHOLDERS``) that ``build`` fills in.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ REPO = HERE.parents[1]  # tests/submissions/corpus.py -> the repository root
 FILES = HERE / "files"
 GRADED_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
 PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
-KINDS = ("bug", "correct", "hostile")
+KINDS = ("bug", "correct", "hostile", "attack")
 # The grader names these mistakes in its feedback; the strings must match its own exactly.
 DIAGNOSES = (
     "stride ignored",
@@ -55,6 +61,10 @@ BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 # reference's own output, so a change of the reference cannot leave this value behind unnoticed.
 NOTEBOOK_CONV_Z_MEAN = CONV_Z_MEAN
 
+
+# What an attack's files say instead of a value the test chooses: a marker to find its processes and files
+# by, the port of a listener, the repository the grader runs from.
+PLACEHOLDERS = ("@@MARKER@@", "@@LISTENER_PORT@@", "@@GRADER_REPO@@")
 
 # Where hostile_leak's files (which name it too) leave and look for the leaked files; a test that grades
 # hostile_leak empties it before and after.
@@ -150,6 +160,8 @@ class Submission:
     may_also_lose: list = field(default_factory=list)
     mutations: list = field(default_factory=list)
     regions: list = field(default_factory=list)
+    link_layers: bool = False  # the submission's layers/ is a symbolic link to the repository's
+
 
     @property
     def files_dir(self):
@@ -158,7 +170,7 @@ class Submission:
 
     def sources(self):
         """``{relative path: text}`` of the three graded files of this submission."""
-        result = reference_sources()
+        result = stubbed_sources() if self.kind == "attack" else reference_sources()
         for relative in GRADED_FILES:
             own = self.files_dir / relative
             if own.is_file():
@@ -173,11 +185,20 @@ def reference_sources():
     return {relative: (REPO / relative).read_text() for relative in GRADED_FILES}
 
 
-def build(dest, names=None):
-    """Write the submissions ``names`` (all by default) as ``dest/<name>/layers/*.py``.
+def stubbed_sources():
+    """``{relative path: text}`` of the three graded files as the student release has them."""
+    from grading.release import stub_source
+    return {relative: stub_source(text, relative)[0] for relative, text in reference_sources().items()}
+
+
+def build(dest, names=None, fill=None):
+    """Write the submissions ``names`` (all by default) as ``dest/<name>/layers/*.py``, with each
+    placeholder of ``PLACEHOLDERS`` replaced by ``fill[placeholder]`` (by default: the marker
+    ``grading-attack``, port 9, this repository).
 
     Returns ``{name: Submission}`` for what was written; an unknown name raises ``KeyError``.
     """
+    fill = {"@@MARKER@@": "grading-attack", "@@LISTENER_PORT@@": "9", "@@GRADER_REPO@@": str(REPO), **(fill or {})}
     by_name = {entry.name: entry for entry in SUBMISSIONS}
     names = list(by_name) if names is None else list(names)
     unknown = [name for name in names if name not in by_name]
@@ -186,10 +207,16 @@ def build(dest, names=None):
     written = {}
     for name in names:
         entry = by_name[name]
-        for relative, text in entry.sources().items():
-            path = Path(dest) / name / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
+        if entry.link_layers:
+            (Path(dest) / name).mkdir(parents=True)
+            (Path(dest) / name / "layers").symlink_to(REPO / "layers", target_is_directory=True)
+        else:
+            for relative, text in entry.sources().items():
+                for placeholder in PLACEHOLDERS:
+                    text = text.replace(placeholder, fill[placeholder])
+                path = Path(dest) / name / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
         written[name] = entry
     return written
 
@@ -204,6 +231,10 @@ def _correct(name, description, *regions):
 
 def _hostile(name, lose, description, *regions, may_also_lose=()):
     return Submission(name, "hostile", list(lose), None, description, list(may_also_lose), regions=list(regions))
+
+
+def _attack(name, description, link_layers=False):
+    return Submission(name, "attack", list(PARTS), None, description, link_layers=link_layers)
 
 
 POOL, CONV, UTILS = "layers/Maxpool2D.py", "layers/Conv2D.py", "layers/utils.py"
@@ -508,4 +539,14 @@ SUBMISSIONS = [
                              Z[i, h, w, c] = np.sum(window * self.W[:, :, :, c]) + self.b[c]
              """),
              may_also_lose=["9.3.e"]),
+    # --- attacks on the containment: tests/test_isolation.py grades them, in two batches ---
+    _attack("attack_process_chain",
+            "layers/utils.py starts, at import, a chain of processes that outgrows a worker's cleanup; for 45 s "
+            "it copies every grading child's solution files to /dev/shm and /tmp and kills that child"),
+    _attack("attack_load_stolen", "loads Conv2D, Maxpool2D and zero_padding from what attack_process_chain copied"),
+    _attack("attack_read_grader", "loads Conv2D, Maxpool2D and zero_padding from the repository the grader runs from"),
+    _attack("attack_litter_network",
+            "layers/utils.py leaves 100 files in each of /tmp, /var/tmp, /dev/shm and sends a message to a "
+            "listener on 127.0.0.1 and ::1"),
+    _attack("attack_linked_layers", "layers/ is a symbolic link to the repository's layers/", link_layers=True),
 ]

@@ -39,6 +39,9 @@ def test_build_writes_the_three_graded_files_of_every_submission(tmp_path):
     assert sorted(written) == sorted(entry.name for entry in SUBMISSIONS)
     reference = reference_sources()
     for name, entry in written.items():
+        if entry.link_layers:
+            assert (tmp_path / name / "layers").is_symlink()
+            continue
         for relative in GRADED_FILES:
             text = (tmp_path / name / relative).read_text()
             ast.parse(text)  # hostile files too must be valid Python: they attack at run time
@@ -73,9 +76,13 @@ def test_entry_is_well_formed(entry):
     elif entry.kind == "correct":
         # whole regions only: the scaffolding around them is always the reference's
         assert entry.regions and not entry.mutations and not own_files and not entry.lose
-    else:
+    elif entry.kind == "hostile":
         assert entry.lose and not entry.mutations and (entry.regions or own_files)
+    else:  # an attack solves nothing: every part must score 0
+        assert entry.lose == list(PARTS) and not entry.mutations and not entry.regions
+        assert bool(own_files) != entry.link_layers
     assert entry.diagnosis is None or entry.kind == "bug"
+    assert not entry.link_layers or entry.kind == "attack"
 
 
 def test_every_folder_of_hand_written_files_belongs_to_an_entry():
@@ -232,3 +239,18 @@ def test_the_leak_folder_is_the_one_the_hostile_files_name():
     entry = next(e for e in SUBMISSIONS if e.name == "hostile_leak")
     for relative in ("layers/utils.py", "layers/Conv2D.py"):
         assert str(HOSTILE_LEAK_DIR) in (entry.files_dir / relative).read_text()
+
+
+@pytest.mark.parametrize("entry", BY_KIND["attack"], ids=ids(BY_KIND["attack"]))
+def test_attacks_hold_no_solution_and_fill_every_placeholder(entry, tmp_path):
+    """Every point an attack scores is stolen: none of its lines is a line of a solution region."""
+    from grading.release import solution_lines
+    solution = solution_lines(reference_sources())
+    build(tmp_path, [entry.name], {"@@MARKER@@": "m-1", "@@LISTENER_PORT@@": "1234", "@@GRADER_REPO@@": "/nowhere"})
+    if entry.link_layers:
+        return
+    for relative in GRADED_FILES:
+        text = (tmp_path / entry.name / relative).read_text()
+        ast.parse(text)
+        assert not {line.strip() for line in text.splitlines()} & solution, (entry.name, relative)
+        assert "@@" not in text, (entry.name, relative)

@@ -1,0 +1,206 @@
+"""The grader's containment, attacked as a determined student would (``grading/sandbox.py``).
+
+The ``attack_*`` submissions of ``tests/submissions/corpus.py`` are graded in two batches beside a correct
+submission, by ``python -m grading grade`` run from a copy of the repository in a folder closed to other
+users (as the uid fallback requires), under each containment this machine can run: namespaces, and the uid
+fallback forced. The first batch starts a process chain, reads the grader's repository, litters and calls
+a listener of this test's, and hands in a linked ``layers/``; the second loads whatever the chain copied.
+Every attack process ends itself within 45 s, so a failing test leaves the machine busy for no longer.
+"""
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grading import sandbox
+from grading.rubric import RUBRIC, STUDENT_FILES
+
+from submissions.corpus import SUBMISSIONS, build
+
+REPO = Path(__file__).resolve().parents[1]
+FULL = sum(part.points for part in RUBRIC.values())
+ATTACKS = [entry.name for entry in SUBMISSIONS if entry.kind == "attack"]
+FIRST = [name for name in ATTACKS if name != "attack_load_stolen"]
+GRADER_FILES = ("grading", "layers", "activations", "losses", "model.py")
+LIMIT_ARGS = ["--quick", "--no-progress", "--time-factor", "5", "--time-floor", "5", "--memory-mb", "300"]
+
+
+def unavailable(mode):
+    if mode == "uid" and not sandbox.is_root():
+        return "the uid fallback needs the grader to run as root"
+    if mode == "namespaces":
+        return sandbox.namespaces_problem()
+    return None
+
+
+def processes_with(marker):
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def litter_with(marker):
+    found = []
+    for root in sandbox.LITTER_ROOTS:
+        for folder, dirs, files in os.walk(root):
+            found += [os.path.join(folder, name) for name in dirs + files if marker in name]
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+    return found
+
+
+class Listener:
+    """A TCP listener on 127.0.0.1 (and ::1, same port, where the machine has IPv6) that records what
+    reaches it until ``stop``."""
+
+    def __init__(self):
+        self.sockets = [socket.create_server(("127.0.0.1", 0))]
+        self.port = self.sockets[0].getsockname()[1]
+        try:
+            self.sockets.append(socket.create_server(("::1", self.port), family=socket.AF_INET6))
+        except OSError:
+            pass
+        self.received, self.done = [], threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.done.is_set():
+            ready, _, _ = select.select(self.sockets, [], [], 0.1)
+            for server in ready:
+                connection, _ = server.accept()
+                with connection:
+                    connection.settimeout(1)
+                    try:
+                        self.received.append(connection.recv(1000) or b"(connected)")
+                    except OSError:
+                        self.received.append(b"(connected)")
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+        for server in self.sockets:
+            server.close()
+        return self.received
+
+
+def copy_reference(dest):
+    (dest / "layers").mkdir(parents=True)
+    for name in STUDENT_FILES:
+        shutil.copyfile(REPO / "layers" / name, dest / "layers" / name)
+
+
+@pytest.fixture(scope="module", params=["namespaces", "uid"])
+def attacked(request, tmp_path_factory):
+    mode = request.param
+    why = unavailable(mode)
+    if why:
+        pytest.skip(f"{mode}: {why}")
+    root = tmp_path_factory.mktemp(f"attacked-{mode}")  # pytest's base folder is closed to other users
+    grader = root / "grader"
+    for name in GRADER_FILES:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, grader / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(REPO / name, grader / name)
+    marker = f"grading-attack-{mode}-{os.getpid()}"
+    listener = Listener()
+    fill = {"@@MARKER@@": marker, "@@LISTENER_PORT@@": str(listener.port), "@@GRADER_REPO@@": str(grader)}
+    build(root / "first", FIRST, fill)
+    copy_reference(root / "first" / "correct")
+    build(root / "second", ["attack_load_stolen"], fill)
+    copy_reference(root / "second" / "correct")
+    runs = {}
+    started = time.monotonic()
+    try:
+        for batch in ("first", "second"):
+            done = subprocess.run([sys.executable, "-m", "grading", "grade", *LIMIT_ARGS, "--isolation", mode,
+                                   "--json", str(root / f"{batch}.json"), *sorted(map(str, (root / batch).iterdir()))],
+                                  cwd=grader, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr[-3000:]
+            runs[batch] = {"results": json.loads((root / f"{batch}.json").read_text()), "stdout": done.stdout}
+        seconds = time.monotonic() - started
+        alive, litter = processes_with(marker), litter_with(marker)
+    finally:
+        received = listener.stop()
+        for pid in processes_with(marker):  # a failed containment must not leave the chain running
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        for path in litter_with(marker):
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
+    return {"mode": mode, "runs": runs, "alive": alive, "litter": litter, "received": received, "seconds": seconds}
+
+
+def test_the_report_says_which_containment_ran(attacked):
+    for run in attacked["runs"].values():
+        assert run["stdout"].startswith(f"isolation: {sandbox.describe(attacked['mode'])}")
+        assert {entry["isolation"] for entry in run["results"].values()} == {attacked["mode"]}
+
+
+def test_the_correct_submission_keeps_every_point(attacked):
+    for batch, run in attacked["runs"].items():
+        correct = run["results"]["correct"]
+        assert correct["points"] == FULL, (batch, {p: i["feedback"] for p, i in correct["parts"].items()})
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_no_attack_gains_a_point(attacked, name):
+    run = attacked["runs"]["second" if name == "attack_load_stolen" else "first"]
+    entry = run["results"][name]
+    assert entry["points"] == 0, {p: i["feedback"] for p, i in entry["parts"].items() if i["points"]}
+
+
+def test_a_linked_layers_folder_is_refused_and_the_batch_goes_on(attacked):
+    entry = attacked["runs"]["first"]["results"]["attack_linked_layers"]
+    assert entry["refused"] == "layers/ is a symbolic link"
+    assert "refused: layers/ is a symbolic link" in entry["parts"]["9.3.a"]["feedback"][0]
+
+
+def test_no_process_an_attack_started_is_alive_when_the_grader_returns(attacked):
+    assert attacked["alive"] == []
+
+
+def test_no_file_an_attack_wrote_remains_in_the_temporary_folders(attacked):
+    assert attacked["litter"] == []
+
+
+def test_the_listener_on_loopback_receives_nothing(attacked):
+    assert attacked["received"] == []
+
+
+def test_the_attacks_cost_bounded_time(attacked):
+    assert attacked["seconds"] < 120
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="child uids are handed out only by a grader running as root")
+def test_graders_with_different_temporary_folders_never_share_a_child_uid(tmp_path):
+    """The attack: two graders at once, each with its own TMPDIR; were the uid locks per TMPDIR, a child of
+    one would run as the same uid as a child of the other, and could read or kill it."""
+    hold = ("import sys, time\nfrom grading import sandbox\nwith sandbox.child_user() as uid:\n"
+            "    print(uid, flush=True)\n    sys.stdin.readline()\n")
+    graders = []
+    try:
+        for name in ("a", "b"):
+            (tmp_path / name).mkdir()
+            env = {**os.environ, "TMPDIR": str(tmp_path / name)}
+            graders.append(subprocess.Popen([sys.executable, "-c", hold], cwd=REPO, env=env, text=True,
+                                            stdin=subprocess.PIPE, stdout=subprocess.PIPE))
+        uids = [int(grader.stdout.readline()) for grader in graders]
+    finally:
+        for grader in graders:
+            grader.communicate("\n", timeout=30)
+    assert uids[0] != uids[1]
