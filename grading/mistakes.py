@@ -214,7 +214,12 @@ def _conv_grad(case, padding_kept=False, p_minus_p=False, averaged=False, **swit
         return None  # with p > 0, p:-p is right
     dX_pad, dW, db = conv_grad_variant(X, inp["W"], inp["G"], prm["stride"], p, **switches)
     m, H, W, _ = X.shape
-    dX = dX_pad if padding_kept else dX_pad[:, p:-p, p:-p, :] if p_minus_p else dX_pad[:, p:p + H, p:p + W, :]
+    if padding_kept:
+        dX = dX_pad
+    elif p_minus_p:
+        dX = dX_pad[:, p:-p, p:-p, :]  # empty, p being 0
+    else:
+        dX = dX_pad[:, p:p + H, p:p + W, :]
     scale = 1 / m if averaged else 1
     return {"dX": dX * scale, "dW": dW * scale, "db": db * scale}
 

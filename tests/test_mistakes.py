@@ -124,6 +124,7 @@ def test_a_part_that_raises_on_exactly_the_cases_of_a_mistake_is_named(cases, ra
 
 
 def test_the_feedback_says_which_cases_raised_and_gives_the_hint():
+    right = mistakes.VARIANTS["conv_grad"]  # no switch on: the reference (test_grading.py shows it)
     cases = [case for case in checks.make_plan(4, parts=["9.3.e"], notebook_conv=False)["9.3.e"]]
     assert {case["params"]["padding"] for case in cases} >= {0, 1}
     arrays = {}
@@ -132,11 +133,11 @@ def test_the_feedback_says_which_cases_raised_and_gives_the_hint():
         if case["params"]["padding"] == 0:
             arrays[f"{case['id']}.error"] = np.frombuffer(b"ValueError: could not broadcast", dtype=np.uint8)
         else:
-            arrays.update({f"{case['id']}.{name}": value for name, value in mistakes.VARIANTS["conv_grad"](case).items()})
+            arrays.update({f"{case['id']}.{name}": value for name, value in right(case).items()})
     expected = {key: value for key, value in arrays.items() if not key.endswith(".error")}
-    expected.update({f"{case['id']}.{name}": value for case in cases
-                     for name, value in mistakes.VARIANTS["conv_grad"](case).items()})
-    points, feedback, diagnoses = checks.judge_part("9.3.e", cases, expected, ChildResult(arrays, "ok", 0.1, "", None, None))
+    expected.update({f"{case['id']}.{name}": value for case in cases for name, value in right(case).items()})
+    child = ChildResult(arrays, "ok", 0.1, "", None, None)
+    points, feedback, diagnoses = checks.judge_part("9.3.e", cases, expected, child)
     assert points == 0 and diagnoses == [PAD_NEG]
     assert feedback[-1] == (f"likely mistake: {PAD_NEG} (your code raised on every check with padding 0 and on no "
                             f"other) — {mistakes.BY_NAME[PAD_NEG].hint}")
