@@ -289,7 +289,8 @@ SUBMISSIONS = [
     # case with padding raises a broadcast error, every case without passes.
     _bug("conv_forward_not_padded", ["9.3.d"], mistakes.PAD_IGNORED,
          "Conv2D.__call__ takes its windows from the unpadded input",
-         Mutation(CONV, "Conv2D.__call__", "X_pad = zero_padding(X, p)", "X_pad = X")),
+         Mutation(CONV, "Conv2D.__call__", "X_pad = zero_padding(X, p)", "X_pad = X"),
+         may_also_lose=["9.3.e"]),
     _bug("conv_grad_padding_ignored", ["9.3.e"], mistakes.PAD_IGNORED,
          "Conv2D.grad takes its windows from the unpadded input",
          Mutation(CONV, "Conv2D.grad", "X_pad = zero_padding(X, p)", "X_pad = X")),
