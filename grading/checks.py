@@ -274,7 +274,7 @@ def judge_part(part, cases, expected, child):
             if "error" in got:
                 errors.add(message.split(": your code raised ", 1)[1].split("; ")[0])
                 raised.append(case["id"])
-    seen = dict(mistakes.raise_diagnoses(cases, raised))
+    seen = dict(mistakes.raise_diagnoses(cases, raised, failed_ids))
     diagnoses += [name for name in seen if name not in diagnoses]
     if not failures:
         drawn = sum(case["id"] != "nb" for case in cases)
@@ -289,7 +289,7 @@ def judge_part(part, cases, expected, child):
         feedback.append("only the notebook's cell fails, and it alone builds the layer with the notebook's own call: "
                         "check the defaults of __init__ and the weight initialisation, outside the solution regions")
     for name in diagnoses:
-        how = f" (your code raised on every check with {seen[name]} and on no other)" if name in seen else ""
+        how = f" ({seen[name]})" if name in seen else ""
         feedback.append(f"likely mistake: {name}{how} — {mistakes.BY_NAME[name].hint}")
     return 0.0, feedback, diagnoses
 

@@ -9,8 +9,8 @@ reference's code) and how the mistake shows in what a part returns:
 - ``as_if``: the hyperparameters the output's size is computed with when the mistake is made (stride 1
   when the stride is ignored, padding 0 when the padding is); an output of that shape is named, unless
   another reading of the same shape leaves the mistake in doubt.
-- ``raises_on``: the cases on which the mistake raises; a part that raises on exactly those cases and on
-  no other is named.
+- ``raises_on``: the cases on which the mistake raises; a part that raises on exactly those cases, or
+  fails on exactly those and raises on some of them, is named.
 
 ``IN_PLACE`` has none of these: the judge compares every input before and after the call itself.
 Diagnoses never decide points.
@@ -279,10 +279,14 @@ def shape_diagnoses(case, output, shape):
     return [row.name for row in rows if row.name in sure]
 
 
-def raise_diagnoses(cases, raised):
-    """[(name, where)] for the mistakes that raise on exactly the cases whose ids are in ``raised``, when
-    those are some of ``cases`` but not all."""
-    found = []
+def raise_diagnoses(cases, raised, failed):
+    """[(name, what was seen)] for the mistakes whose cases, some of ``cases`` but not all, are exactly
+    the ones whose ids are in ``raised``, or exactly those in ``failed`` with some of them in ``raised``.
+
+    The second reading is for a window cut short by the input's edge: it raises, unless a single row
+    and column are left, which numpy broadcasts over the whole filter; that case then fails by value.
+    """
+    raised, failed, found = set(raised), set(failed), []
     for row in CATALOGUE:
         if row.raises_on is None:
             continue
@@ -290,6 +294,12 @@ def raise_diagnoses(cases, raised):
         if None in on:
             continue
         expected = {case["id"] for case, hit in zip(cases, on) if hit}
-        if expected and len(expected) < len(cases) and set(raised) == expected:
-            found.append((row.name, row.raises_on.where))
+        if not expected or len(expected) == len(cases):
+            continue
+        where = row.raises_on.where
+        if raised == expected:
+            found.append((row.name, f"your code raised on every check with {where} and on no other"))
+        elif failed == expected and raised and raised <= expected:
+            found.append((row.name, f"your code failed every check with {where} and no other, raising on "
+                                    f"{len(raised)} of them"))
     return found

@@ -107,20 +107,27 @@ def padded(*paddings, key="padding"):
     return [{"id": f"c{n}", "params": {key: p}} for n, p in enumerate(paddings)]
 
 
-@pytest.mark.parametrize("cases, raised, named", [
-    (padded(0, 1, 0, 2), ["c0", "c2"], [(PAD_NEG, "padding 0")]),
-    (padded(0, 1, 0, 2), ["c1", "c3"], [(PAD_IGNORED, "padding > 0")]),
-    (padded(0, 1, 0, 2), ["c0"], []),                      # not every case with padding 0
-    (padded(0, 1, 0, 2), ["c0", "c1", "c2"], []),          # and one with padding
-    (padded(0, 1, 0, 2), ["c0", "c1", "c2", "c3"], []),    # everything raises: nothing to tell apart
-    (padded(0, 1, 0, 2), [], []),
-    (padded(0, 0), ["c0", "c1"], []),                      # no case with padding to compare with
-    (padded(0, 2, 1, key="pad"), ["c0"], [(PAD_NEG, "padding 0")]),  # zero_padding's p:-p
-    (padded(0, 2, 1, key="pad"), ["c1", "c2"], []),        # padding ignored is Conv2D's windows only
-    ([{"id": "c0", "params": {"kernel_size": 2, "stride": 1}}, {"id": "c1", "params": {}}], ["c0"], []),
+RAISED_ON_ALL = "your code raised on every check with {} and on no other"
+FAILED_ON_ALL = "your code failed every check with {} and no other, raising on {} of them"
+
+
+@pytest.mark.parametrize("cases, raised, failed, named", [
+    (padded(0, 1, 0, 2), ["c0", "c2"], ["c0", "c2"], [(PAD_NEG, RAISED_ON_ALL.format("padding 0"))]),
+    (padded(0, 1, 0, 2), ["c0", "c2"], ["c0", "c1", "c2", "c3"], [(PAD_NEG, RAISED_ON_ALL.format("padding 0"))]),
+    (padded(0, 1, 0, 2), ["c1", "c3"], ["c1", "c3"], [(PAD_IGNORED, RAISED_ON_ALL.format("padding > 0"))]),
+    (padded(0, 1, 0, 2), ["c1"], ["c1", "c3"], [(PAD_IGNORED, FAILED_ON_ALL.format("padding > 0", 1))]),
+    (padded(0, 1, 0, 2), ["c1"], ["c0", "c1", "c3"], []),       # a case without padding fails too
+    (padded(0, 1, 0, 2), ["c0"], ["c0"], []),                   # not every case with padding 0
+    (padded(0, 1, 0, 2), ["c0", "c1", "c2"], ["c0", "c1", "c2"], []),  # and one with padding
+    (padded(0, 1, 0, 2), [], ["c1", "c3"], []),                 # failing without raising: the values tell
+    (padded(0, 1, 0, 2), ["c0", "c1", "c2", "c3"], ["c0", "c1", "c2", "c3"], []),  # nothing to tell apart
+    (padded(0, 0), ["c0", "c1"], ["c0", "c1"], []),             # no case with padding to compare with
+    (padded(0, 2, 1, key="pad"), ["c0"], ["c0"], [(PAD_NEG, RAISED_ON_ALL.format("padding 0"))]),  # zero_padding
+    (padded(0, 2, 1, key="pad"), ["c1", "c2"], ["c1", "c2"], []),  # padding ignored is Conv2D's windows only
+    ([{"id": "c0", "params": {"kernel_size": 2, "stride": 1}}, {"id": "c1", "params": {}}], ["c0"], ["c0"], []),
 ])
-def test_a_part_that_raises_on_exactly_the_cases_of_a_mistake_is_named(cases, raised, named):
-    assert mistakes.raise_diagnoses(cases, raised) == named
+def test_a_part_that_raises_on_exactly_the_cases_of_a_mistake_is_named(cases, raised, failed, named):
+    assert mistakes.raise_diagnoses(cases, raised, failed) == named
 
 
 def test_the_feedback_says_which_cases_raised_and_gives_the_hint():
@@ -139,8 +146,8 @@ def test_the_feedback_says_which_cases_raised_and_gives_the_hint():
     child = ChildResult(arrays, "ok", 0.1, "", None, None)
     points, feedback, diagnoses = checks.judge_part("9.3.e", cases, expected, child)
     assert points == 0 and diagnoses == [PAD_NEG]
-    assert feedback[-1] == (f"likely mistake: {PAD_NEG} (your code raised on every check with padding 0 and on no "
-                            f"other) — {mistakes.BY_NAME[PAD_NEG].hint}")
+    assert feedback[-1] == (f"likely mistake: {PAD_NEG} ({RAISED_ON_ALL.format('padding 0')}) — "
+                            f"{mistakes.BY_NAME[PAD_NEG].hint}")
 
 
 # --- the hints -----------------------------------------------------------------------------------

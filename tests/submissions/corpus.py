@@ -284,9 +284,10 @@ SUBMISSIONS = [
                      for c in range(self.out_channels):
                          Z[i, h, w, c] = np.sum(X[i, h0:h1, w0:w1, :] * self.W[:, :, :, c]) + self.b[c]
          """)),
-    # The output size is the scaffolding's, so the last windows reach past the unpadded input (by
-    # 2*padding - stride + 1 rows or more, and every case of the grader has 2*padding >= stride): every
-    # case with padding raises a broadcast error, every case without passes.
+    # The output size is the scaffolding's, so the last windows reach past the unpadded input (by at least
+    # 2*padding - stride + 1 rows, and every case of the grader has 2*padding >= stride): a case with
+    # padding raises a broadcast error, or, in the forward pass, gets a wrong Z where a single row and
+    # column are left (numpy broadcasts them over the filter); every case without padding passes.
     _bug("conv_forward_not_padded", ["9.3.d"], mistakes.PAD_IGNORED,
          "Conv2D.__call__ takes its windows from the unpadded input",
          Mutation(CONV, "Conv2D.__call__", "X_pad = zero_padding(X, p)", "X_pad = X"),
