@@ -1,17 +1,18 @@
 """The judge: which cases each part is checked on, how outputs are compared, and what a mismatch means.
 
 Expected outputs come from the reference run in the same sandboxed harness on the same inputs (so its
-timing also sets the time limits). The functions below named ``*_variant`` are small trusted numpy
-versions of the reference with one known mistake switched on; a mismatching output that equals one of
-them gets that mistake's name in the feedback. They never decide points.
+timing also sets the time limits). A failing part's feedback names the likely mistake, with a hint, when
+its outputs' values or shapes, or the cases it raised on, are those of a known mistake in the catalogue
+of ``grading/mistakes.py``. Diagnoses never decide points.
 """
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from . import mistakes
 from . import notebook_values as nv
 from . import sandbox
+from .mistakes import conv_forward_variant
 from .rubric import REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
 NOTEBOOK_SEED = nv.NUMPY_RANDOM_SEED
@@ -28,15 +29,6 @@ NOTEBOOK_Z_SHAPE = nv.CONV_Z_SHAPE
 RTOL, ATOL = 1e-6, 1e-9
 DIAGNOSE_MAX_SIZE = 20_000  # loop variants run only on inputs this small (the random cases)
 FEEDBACK_CASES = 3          # failing cases described in full; the rest are counted
-
-STRIDE_IGNORED = "stride ignored"
-ASSIGN = "= instead of +="
-PAD_KEPT = "padding not removed"
-PAD_NEG = "p:-p with p = 0"
-FLIPPED = "flipped kernel"
-EVERY_TIE = "gradient sent to every tied maximum"
-AVERAGED = "averaged instead of summed"
-IN_PLACE = "input modified in place"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -167,121 +159,6 @@ def make_plan(seed, parts=None, notebook_conv=True):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Known mistakes, as trusted numpy variants of the reference
-# ---------------------------------------------------------------------------------------------------
-
-def pool_forward_variant(X, k, s, stride_ignored=False, crop=True):
-    m, H, W, C = X.shape
-    H_out, W_out = (H - k) // s + 1, (W - k) // s + 1
-    step = 1 if stride_ignored else s
-    windows = sliding_window_view(X, (k, k), axis=(1, 2))[:, ::step, ::step]  # (m, h, w, C, k, k)
-    if crop:
-        windows = windows[:, :H_out, :W_out]
-    return windows.max(axis=(-2, -1))
-
-
-def mask_variant(window, every_tie=False):
-    if every_tie:
-        return (window == window.max()).astype(float)
-    mask = np.zeros(window.shape)
-    mask[np.unravel_index(np.argmax(window), window.shape)] = 1
-    return mask
-
-
-def pool_grad_variant(X, G, k, s, every_tie=False, assign=False, stride_ignored=False):
-    m, H, W, C = X.shape
-    step = 1 if stride_ignored else s
-    dX = np.zeros(X.shape)
-    for i in range(m):
-        for h in range(G.shape[1]):
-            h0 = h * step
-            for w in range(G.shape[2]):
-                w0 = w * step
-                for c in range(C):
-                    contribution = mask_variant(X[i, h0:h0 + k, w0:w0 + k, c], every_tie) * G[i, h, w, c]
-                    if assign:
-                        dX[i, h0:h0 + k, w0:w0 + k, c] = contribution
-                    else:
-                        dX[i, h0:h0 + k, w0:w0 + k, c] += contribution
-    return dX
-
-
-def conv_forward_variant(X, Wt, b, s, p, stride_ignored=False, flipped=False):
-    k = Wt.shape[0]
-    m, H, W, _ = X.shape
-    H_out, W_out = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    step = 1 if stride_ignored else s
-    X_pad = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0)))
-    windows = sliding_window_view(X_pad, (k, k), axis=(1, 2))[:, ::step, ::step][:, :H_out, :W_out]
-    kernel = Wt[::-1, ::-1] if flipped else Wt
-    return np.einsum("mhwcij,ijco->mhwo", windows, kernel) + b
-
-
-def conv_grad_variant(X, Wt, G, s, p, assign=False, stride_ignored=False):
-    """(dX_pad, dW, db), the padding of dX not yet removed."""
-    k = Wt.shape[0]
-    step = 1 if stride_ignored else s
-    X_pad = np.pad(X, ((0, 0), (p, p), (p, p), (0, 0)))
-    dX_pad, dW, db = np.zeros(X_pad.shape), np.zeros(Wt.shape), np.zeros(Wt.shape[3])
-    for i in range(X.shape[0]):
-        for h in range(G.shape[1]):
-            h0 = h * step
-            for w in range(G.shape[2]):
-                w0 = w * step
-                for c in range(G.shape[3]):
-                    g = G[i, h, w, c]
-                    if assign:
-                        dX_pad[i, h0:h0 + k, w0:w0 + k, :] = Wt[:, :, :, c] * g
-                        dW[:, :, :, c] = X_pad[i, h0:h0 + k, w0:w0 + k, :] * g
-                        db[c] = g
-                    else:
-                        dX_pad[i, h0:h0 + k, w0:w0 + k, :] += Wt[:, :, :, c] * g
-                        dW[:, :, :, c] += X_pad[i, h0:h0 + k, w0:w0 + k, :] * g
-                        db[c] += g
-    return dX_pad, dW, db
-
-
-def _unpad(dX_pad, p, H, W):
-    return dX_pad[:, p:p + H, p:p + W, :]
-
-
-def mistakes(case):
-    """[(name, {output: array})]: what each known mistake would return on this case."""
-    op, prm, inp = case["op"], case["params"], case["inputs"]
-    if prm.get("notebook"):
-        return []  # the layer's hyperparameters and weights are the submission's own: no variant to compare
-    if op == "pool_forward":
-        X, k, s = inp["X"], prm["kernel_size"], prm["stride"]
-        return [(STRIDE_IGNORED, {"Z": pool_forward_variant(X, k, s, stride_ignored=True)}),
-                (STRIDE_IGNORED, {"Z": pool_forward_variant(X, k, s, stride_ignored=True, crop=False)})]
-    if op == "pool_mask":
-        return [(EVERY_TIE, {"mask": mask_variant(inp["window"], every_tie=True)})]
-    if op == "pool_grad":
-        X, G, k, s = inp["X"], inp["G"], prm["kernel_size"], prm["stride"]
-        return [(EVERY_TIE, {"dX": pool_grad_variant(X, G, k, s, every_tie=True)}),
-                (ASSIGN, {"dX": pool_grad_variant(X, G, k, s, assign=True)}),
-                (STRIDE_IGNORED, {"dX": pool_grad_variant(X, G, k, s, stride_ignored=True)})]
-    if op == "conv_forward":
-        X, Wt, b, s, p = inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"]
-        return [(STRIDE_IGNORED, {"Z": conv_forward_variant(X, Wt, b, s, p, stride_ignored=True)}),
-                (FLIPPED, {"Z": conv_forward_variant(X, Wt, b, s, p, flipped=True)})]
-    if op == "conv_grad":
-        X, Wt, G, s, p = inp["X"], inp["W"], inp["G"], prm["stride"], prm["padding"]
-        m, H, W, _ = X.shape
-        dX_pad, dW, db = conv_grad_variant(X, Wt, G, s, p)
-        a_pad, a_dW, a_db = conv_grad_variant(X, Wt, G, s, p, assign=True)
-        i_pad, i_dW, i_db = conv_grad_variant(X, Wt, G, s, p, stride_ignored=True)
-        found = [(ASSIGN, {"dX": _unpad(a_pad, p, H, W), "dW": a_dW, "db": a_db}),
-                 (AVERAGED, {"dX": _unpad(dX_pad, p, H, W) / m, "dW": dW / m, "db": db / m}),
-                 (PAD_KEPT, {"dX": dX_pad}),
-                 (STRIDE_IGNORED, {"dX": _unpad(i_pad, p, H, W), "dW": i_dW, "db": i_db})]
-        if p == 0:
-            found.append((PAD_NEG, {"dX": dX_pad[:, p:-p, p:-p, :]}))
-        return found
-    return []
-
-
-# ---------------------------------------------------------------------------------------------------
 # Judging
 # ---------------------------------------------------------------------------------------------------
 
@@ -335,7 +212,7 @@ def judge_case(part, case, expected, got):
         elif not np.array_equal(after, case["inputs"][name], equal_nan=True):
             index = tuple(int(i) for i in np.argwhere(after != case["inputs"][name])[0])
             problems.append(f"your code changed its input {name} in place (first at index {index})")
-            diagnoses.append(IN_PLACE)
+            diagnoses.append(mistakes.IN_PLACE)
     if "error" in got:
         text = bytes(got["error"].astype(np.uint8)).decode("utf-8", "replace")
         text = "".join(ch if ch.isprintable() else "?" for ch in text)[:500]
@@ -349,6 +226,7 @@ def judge_case(part, case, expected, got):
         elif out.shape != exp.shape:
             problems.append(f"{name} has shape {out.shape}, expected {exp.shape}")
             mismatched.append(name)
+            diagnoses += [d for d in mistakes.shape_diagnoses(case, name, out.shape) if d not in diagnoses]
         elif not _close(out, exp):
             problems.append(f"{name} differs {first_mismatch(out, exp)}")
             mismatched.append(name)
@@ -357,9 +235,9 @@ def judge_case(part, case, expected, got):
         if nb:
             problems.append(nb)
     if mismatched and max(a.size for a in case["inputs"].values()) <= DIAGNOSE_MAX_SIZE:
-        for name, variant in mistakes(case):
-            if name not in diagnoses and any(n in variant and _close(got[n], variant[n]) for n in mismatched):
-                diagnoses.append(name)
+        for names, variant in mistakes.variants(case):
+            if any(n in variant and _close(got[n], variant[n]) for n in mismatched):
+                diagnoses += [name for name in names if name not in diagnoses]
     if not problems:
         return True, None, diagnoses
     return False, f"{where}: " + "; ".join(problems), diagnoses
@@ -381,7 +259,7 @@ def judge_part(part, cases, expected, child):
         if child.output_tail and child.status not in ("timeout", "flood"):
             feedback.append("last lines of its output: " + child.output_tail[-300:].replace("\n", " | "))
         return 0.0, feedback, []
-    failures, diagnoses, errors, failed_ids = [], [], set(), []
+    failures, diagnoses, errors, failed_ids, raised = [], [], set(), [], []
     for case in cases:
         prefix = case["id"] + "."
         got = {k[len(prefix):]: v for k, v in child.arrays.items() if k.startswith(prefix)}
@@ -395,6 +273,9 @@ def judge_part(part, cases, expected, child):
             failed_ids.append(case["id"])
             if "error" in got:
                 errors.add(message.split(": your code raised ", 1)[1].split("; ")[0])
+                raised.append(case["id"])
+    seen = dict(mistakes.raise_diagnoses(cases, raised, failed_ids))
+    diagnoses += [name for name in seen if name not in diagnoses]
     if not failures:
         drawn = sum(case["id"] != "nb" for case in cases)
         return float(max_points), [f"all {n} checks passed ({drawn} of them on inputs drawn at grading time)"], diagnoses
@@ -407,8 +288,9 @@ def judge_part(part, cases, expected, child):
     if failed_ids == ["nb"] and n > 1:
         feedback.append("only the notebook's cell fails, and it alone builds the layer with the notebook's own call: "
                         "check the defaults of __init__ and the weight initialisation, outside the solution regions")
-    if diagnoses:
-        feedback.append("likely mistake: " + ", ".join(diagnoses))
+    for name in diagnoses:
+        how = f" ({seen[name]})" if name in seen else ""
+        feedback.append(f"likely mistake: {name}{how} — {mistakes.BY_NAME[name].hint}")
     return 0.0, feedback, diagnoses
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grading import checks, report, sandbox
+from grading import checks, mistakes, report, sandbox
 from grading.__main__ import Limits, fingerprint, grade_batch, main
 from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
 from layers import Conv2D, Maxpool2D
@@ -325,7 +325,7 @@ def test_numpy_patching_changes_no_verdict(corpus_batch):
     assert results["patched_reference"]["points"] == FULL
     patched, plain = results["patched_flipped_kernel"], results["conv_flipped_kernel"]
     assert {p: i["points"] for p, i in patched["parts"].items()} == {p: i["points"] for p, i in plain["parts"].items()}
-    assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == ["flipped kernel"]
+    assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == [mistakes.FLIPPED]
 
 
 def test_a_missing_file_costs_its_parts_only_and_a_linked_one_the_submission(corpus_batch):
@@ -720,8 +720,9 @@ def test_the_mistake_variants_switched_off_are_the_reference(seed):
         layer = Conv2D(prm["in_channels"], prm["out_channels"], prm["kernel_size"], prm["stride"], prm["padding"])
         layer.W, layer.b = inp["W"], inp["b"]
         Z = layer(inp["X"])
-        np.testing.assert_allclose(checks.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"]), Z)
-        dX_pad, dW, db = checks.conv_grad_variant(inp["X"], inp["W"], inp["G"], prm["stride"], prm["padding"])
+        np.testing.assert_allclose(
+            mistakes.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"]), Z)
+        dX_pad, dW, db = mistakes.conv_grad_variant(inp["X"], inp["W"], inp["G"], prm["stride"], prm["padding"])
         expected = layer.grad(inp["G"])
         m, H, W, _ = inp["X"].shape
         p = prm["padding"]
@@ -733,8 +734,8 @@ def test_the_mistake_variants_switched_off_are_the_reference(seed):
         layer = Maxpool2D(case["params"]["kernel_size"], case["params"]["stride"])
         Z = layer(case["inputs"]["X"])
         k, s = case["params"]["kernel_size"], case["params"]["stride"]
-        np.testing.assert_array_equal(checks.pool_forward_variant(case["inputs"]["X"], k, s), Z)
-        np.testing.assert_array_equal(checks.pool_grad_variant(case["inputs"]["X"], case["inputs"]["G"], k, s),
+        np.testing.assert_array_equal(mistakes.pool_forward_variant(case["inputs"]["X"], k, s), Z)
+        np.testing.assert_array_equal(mistakes.pool_grad_variant(case["inputs"]["X"], case["inputs"]["G"], k, s),
                                       layer.grad(case["inputs"]["G"]))
 
 
@@ -768,7 +769,7 @@ def test_diff_ignores_layout_and_shows_changed_lines(tmp_path):
 def test_judge_names_the_first_mismatch():
     case = checks.make_plan(3, notebook_conv=False)["9.3.d"][1]
     prm, inp = case["params"], case["inputs"]
-    Z = checks.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"])
+    Z = mistakes.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"])
     wrong = Z.copy()
     wrong[0, 1, 0, 0] += 1
     got = {"Z": wrong, **{f"{k}_after": v for k, v in inp.items()}}

@@ -1,11 +1,11 @@
 """Submissions written for testing the grader: common bugs, correct alternatives, hostile code.
 
-A bug is the reference with one textual mutation (``old -> new``) applied inside the student
-region (``### BEGIN SOLUTION`` ... ``### END SOLUTION``) of one function, so the corpus follows the
-reference as it changes; a mutation whose ``old`` text is no longer there exactly once raises
-``MutationError`` instead of silently producing a correct "bug". A correct alternative is the
-reference with whole regions replaced (``Region``): only the alternative bodies are stored, and the
-scaffolding around them (docstrings, validation, caching) is always the reference's. Hostile
+A bug is the reference with textual mutations (``old -> new``) applied inside the student region
+(``### BEGIN SOLUTION`` ... ``### END SOLUTION``) of a function, so the corpus follows the reference
+as it changes; a mutation whose ``old`` text is no longer there exactly once raises ``MutationError``
+instead of silently producing a correct "bug". A bug whose loops are built another way, and a correct
+alternative, replace whole regions (``Region``): only the bodies are stored, and the scaffolding around
+them (docstrings, validation, caching) is always the reference's. Hostile
 submissions that need code outside the regions (at import) are hand-written files in
 ``files/<name>/layers/``; the files an entry does not provide are copied from the reference.
 
@@ -19,8 +19,8 @@ Each entry says what a correct grader must do with it:
 - ``may_also_lose``: parts that call the broken code (Conv2D calls ``zero_padding``; ``grad`` needs a
   forward pass first). Whether they lose points depends on how the grader isolates parts, so a test
   accepts either outcome for them.
-- ``diagnosis``: for bugs, the known mistake the grader's feedback should name (one of ``DIAGNOSES``),
-  or None where no listed name fits.
+- ``diagnosis``: for bugs, the known mistake the grader's feedback should name (a name of the
+  catalogue in ``grading/mistakes.py``, the ``DIAGNOSES`` here), or None where no listed name fits.
 
 Attacks (kind ``attack``) go after the grader's containment rather than a part: they solve nothing (the
 files they do not provide are the release's stubs), so every point they score is stolen. They are graded
@@ -35,6 +35,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grading import mistakes
 from grading.notebook_values import CONV_Z_MEAN
 
 HERE = Path(__file__).resolve().parent
@@ -43,17 +44,7 @@ FILES = HERE / "files"
 GRADED_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
 PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
 KINDS = ("bug", "correct", "hostile", "attack")
-# The grader names these mistakes in its feedback; the strings must match its own exactly.
-DIAGNOSES = (
-    "stride ignored",
-    "= instead of +=",
-    "padding not removed",
-    "p:-p with p = 0",
-    "flipped kernel",
-    "gradient sent to every tied maximum",
-    "averaged instead of summed",
-    "input modified in place",
-)
+DIAGNOSES = mistakes.NAMES  # what the grader can name: the catalogue's rows
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
@@ -149,8 +140,8 @@ def _find_function(tree, scope):
 @dataclass
 class Submission:
     """One submission: ``kind`` in KINDS, ``lose`` / ``may_also_lose`` part ids, ``diagnosis`` in DIAGNOSES
-    or None; a bug has ``mutations`` of the reference, a correct alternative ``regions``, a hostile entry
-    ``regions`` or its files in ``files_dir``."""
+    or None; a bug has ``mutations`` of the reference or ``regions``, a correct alternative ``regions``, a
+    hostile entry ``regions`` or its files in ``files_dir``."""
 
     name: str
     kind: str
@@ -221,8 +212,9 @@ def build(dest, names=None, fill=None):
     return written
 
 
-def _bug(name, lose, diagnosis, description, *mutations, may_also_lose=()):
-    return Submission(name, "bug", list(lose), diagnosis, description, list(may_also_lose), list(mutations))
+def _bug(name, lose, diagnosis, description, *changes, may_also_lose=()):
+    return Submission(name, "bug", list(lose), diagnosis, description, list(may_also_lose),
+                      [c for c in changes if isinstance(c, Mutation)], [c for c in changes if isinstance(c, Region)])
 
 
 def _correct(name, description, *regions):
@@ -244,47 +236,143 @@ NEEDS_PADDING = ("9.3.d", "9.3.e")
 
 SUBMISSIONS = [
     # --- bugs: one mistake each, in the part(s) named by `lose` ---
-    _bug("maxpool_forward_stride_ignored", ["9.3.b"], "stride ignored",
+    _bug("maxpool_forward_stride_ignored", ["9.3.b"], mistakes.STRIDE_IGNORED,
          "Maxpool2D.__call__ starts every window at (h, w) instead of (h*s, w*s)",
          Mutation(POOL, "Maxpool2D.__call__", "h0 = h * s", "h0 = h"),
          Mutation(POOL, "Maxpool2D.__call__", "w0 = w * s", "w0 = w")),
-    _bug("maxpool_grad_stride_ignored", ["9.3.c"], "stride ignored",
+    _bug("maxpool_grad_stride_ignored", ["9.3.c"], mistakes.STRIDE_IGNORED,
          "Maxpool2D.grad ignores the stride while the forward pass uses it",
          Mutation(POOL, "Maxpool2D.grad", "h0 = h * s", "h0 = h"),
          Mutation(POOL, "Maxpool2D.grad", "w0 = w * s", "w0 = w")),
-    _bug("conv_forward_stride_ignored", ["9.3.d"], "stride ignored",
+    _bug("conv_forward_stride_ignored", ["9.3.d"], mistakes.STRIDE_IGNORED,
          "Conv2D.__call__ starts every window at (h, w) instead of (h*s, w*s)",
          Mutation(CONV, "Conv2D.__call__", "h0 = h * s", "h0 = h"),
          Mutation(CONV, "Conv2D.__call__", "w0 = w * s", "w0 = w")),
-    _bug("conv_backward_stride_ignored", ["9.3.e"], "stride ignored",
+    _bug("conv_backward_stride_ignored", ["9.3.e"], mistakes.STRIDE_IGNORED,
          "Conv2D.grad ignores the stride while the forward pass uses it",
          Mutation(CONV, "Conv2D.grad", "h0 = h * s", "h0 = h"),
          Mutation(CONV, "Conv2D.grad", "w0 = w * s", "w0 = w")),
-    _bug("maxpool_grad_assign", ["9.3.c"], "= instead of +=",
+    _bug("maxpool_grad_assign", ["9.3.c"], mistakes.ASSIGN,
          "Maxpool2D.grad overwrites dX, so overlapping windows keep only the last gradient",
          Mutation(POOL, "Maxpool2D.grad", "dX[i, h0:h1, w0:w1, c] += mask", "dX[i, h0:h1, w0:w1, c] = mask")),
-    _bug("conv_grad_assign_dX", ["9.3.e"], "= instead of +=",
+    _bug("conv_grad_assign_dX", ["9.3.e"], mistakes.ASSIGN,
          "Conv2D.grad overwrites dX_pad instead of accumulating every window's and filter's share",
          Mutation(CONV, "Conv2D.grad", "dX_pad[i, h0:h1, w0:w1, :] += self.W",
                   "dX_pad[i, h0:h1, w0:w1, :] = self.W")),
-    _bug("conv_grad_p_minus_p", ["9.3.e"], "p:-p with p = 0",
+    _bug("conv_grad_p_minus_p", ["9.3.e"], mistakes.PAD_NEG,
          "Conv2D.grad removes the padding with p:-p, an empty slice when padding is 0",
          Mutation(CONV, "Conv2D.grad", "dX = dX_pad[:, p:p + H, p:p + W, :]", "dX = dX_pad[:, p:-p, p:-p, :]")),
-    _bug("conv_grad_padding_not_removed", ["9.3.e"], "padding not removed",
+    _bug("conv_grad_padding_not_removed", ["9.3.e"], mistakes.PAD_KEPT,
          "Conv2D.grad returns dX_pad, shaped like the padded input",
          Mutation(CONV, "Conv2D.grad", "dX = dX_pad[:, p:p + H, p:p + W, :]", "dX = dX_pad")),
-    _bug("conv_flipped_kernel", ["9.3.d"], "flipped kernel",
+    # The form many templates use: each example's padded gradient cut to size as it is assigned. With
+    # padding 0 the slice is empty and the assignment raises instead of returning an empty dX.
+    _bug("conv_grad_p_minus_p_per_example", ["9.3.e"], mistakes.PAD_NEG,
+         "Conv2D.grad builds one padded gradient per example and assigns it with p:-p, which raises when "
+         "padding is 0",
+         Region(CONV, "Conv2D.grad", """
+         X_pad = zero_padding(X, p)
+         dX = np.zeros(X.shape)
+         dW = np.zeros(self.W.shape)
+         db = np.zeros(self.b.shape)
+         for i in range(m):
+             dX_pad_i = np.zeros(X_pad.shape[1:])
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     for c in range(self.out_channels):
+                         g = in_gradient[i, h, w, c]
+                         dX_pad_i[h0:h1, w0:w1, :] += self.W[:, :, :, c] * g
+                         dW[:, :, :, c] += X_pad[i, h0:h1, w0:w1, :] * g
+                         db[c] += g
+             dX[i, :, :, :] = dX_pad_i[p:-p, p:-p, :]
+         """)),
+    _bug("zero_padding_p_minus_p", ["9.3.a"], mistakes.PAD_NEG,
+         "zero_padding copies X into the middle of a zeros array with pad:-pad, which raises when pad is 0",
+         Region(UTILS, "zero_padding", """
+         m, H, W, C = X.shape
+         X_pad = np.zeros((m, H + 2 * pad, W + 2 * pad, C))
+         X_pad[:, pad:-pad, pad:-pad, :] = X
+         """),
+         may_also_lose=NEEDS_PADDING),
+    # Output size and windows of the unpadded input: Z too small whenever padding > 0.
+    _bug("conv_forward_padding_ignored", ["9.3.d"], mistakes.PAD_IGNORED,
+         "Conv2D.__call__ never pads: it sizes Z and takes its windows from the unpadded X",
+         Region(CONV, "Conv2D.__call__", """
+         H_out = (H - k) // s + 1
+         W_out = (W - k) // s + 1
+         Z = np.zeros((m, H_out, W_out, self.out_channels))
+         for i in range(m):
+             for h in range(H_out):
+                 h0 = h * s
+                 h1 = h0 + k
+                 for w in range(W_out):
+                     w0 = w * s
+                     w1 = w0 + k
+                     for c in range(self.out_channels):
+                         Z[i, h, w, c] = np.sum(X[i, h0:h1, w0:w1, :] * self.W[:, :, :, c]) + self.b[c]
+         """)),
+    # The output size is the scaffolding's, so the last windows reach past the unpadded input (by at least
+    # 2*padding - stride + 1 rows, and every case of the grader has 2*padding >= stride): a case with
+    # padding raises a broadcast error, or, in the forward pass, gets a wrong Z where a single row and
+    # column are left (numpy broadcasts them over the filter); every case without padding passes.
+    _bug("conv_forward_not_padded", ["9.3.d"], mistakes.PAD_IGNORED,
+         "Conv2D.__call__ takes its windows from the unpadded input",
+         Mutation(CONV, "Conv2D.__call__", "X_pad = zero_padding(X, p)", "X_pad = X"),
+         may_also_lose=["9.3.e"]),
+    _bug("conv_grad_padding_ignored", ["9.3.e"], mistakes.PAD_IGNORED,
+         "Conv2D.grad takes its windows from the unpadded input",
+         Mutation(CONV, "Conv2D.grad", "X_pad = zero_padding(X, p)", "X_pad = X")),
+    _bug("conv_forward_no_stride", ["9.3.d"], mistakes.STRIDE_IGNORED,
+         "Conv2D.__call__ slides the window one step at a time: Z has the size of a stride-1 output",
+         Region(CONV, "Conv2D.__call__", """
+         X_pad = zero_padding(X, p)
+         H_out = H + 2 * p - k + 1
+         W_out = W + 2 * p - k + 1
+         Z = np.zeros((m, H_out, W_out, self.out_channels))
+         for i in range(m):
+             for h in range(H_out):
+                 for w in range(W_out):
+                     for c in range(self.out_channels):
+                         Z[i, h, w, c] = np.sum(X_pad[i, h:h + k, w:w + k, :] * self.W[:, :, :, c]) + self.b[c]
+         """)),
+    # One map of "was the maximum of some window" for the whole input, then = per window: an input that
+    # was the maximum of an earlier window gets the gradient of the last window over it, even where it
+    # is not that window's maximum.
+    _bug("maxpool_grad_shared_max_map", ["9.3.c"], mistakes.SHARED_MAP,
+         "Maxpool2D.grad marks every input that was the maximum of some window in one map, then assigns "
+         "each window's gradient through that map with =",
+         Region(POOL, "Maxpool2D.grad", """
+         was_max = np.zeros(X.shape, dtype=bool)
+         for i in range(m):
+             for h in range(H_out):
+                 for w in range(W_out):
+                     for c in range(C):
+                         window = X[i, h * s:h * s + k, w * s:w * s + k, c]
+                         was_max[i, h * s:h * s + k, w * s:w * s + k, c] |= self.create_mask(window) == 1
+         dX = np.zeros(X.shape)
+         for i in range(m):
+             for h in range(H_out):
+                 for w in range(W_out):
+                     for c in range(C):
+                         dX[i, h * s:h * s + k, w * s:w * s + k, c] = (
+                             was_max[i, h * s:h * s + k, w * s:w * s + k, c] * in_gradient[i, h, w, c])
+         """)),
+    _bug("conv_flipped_kernel", ["9.3.d"], mistakes.FLIPPED,
          "Conv2D.__call__ flips the filter (true convolution) instead of cross-correlating",
          Mutation(CONV, "Conv2D.__call__", "self.W[:, :, :, c]) + self.b[c]", "self.W[::-1, ::-1, :, c]) + self.b[c]")),
-    _bug("mask_every_tied_maximum", ["9.3.c"], "gradient sent to every tied maximum",
+    _bug("mask_every_tied_maximum", ["9.3.c"], mistakes.EVERY_TIE,
          "create_mask marks every entry equal to the maximum, so a tie counts the gradient twice",
          Mutation(POOL, "Maxpool2D.create_mask", "mask[np.unravel_index(np.argmax(window), window.shape)] = 1",
                   "mask[window == np.max(window)] = 1")),
-    _bug("conv_dW_averaged", ["9.3.e"], "averaged instead of summed",
+    _bug("conv_dW_averaged", ["9.3.e"], mistakes.AVERAGED,
          "Conv2D.grad divides dW by the batch size",
          Mutation(CONV, "Conv2D.grad", "dW[:, :, :, c] += X_pad[i, h0:h1, w0:w1, :] * g",
                   "dW[:, :, :, c] += X_pad[i, h0:h1, w0:w1, :] * g / m")),
-    _bug("conv_db_averaged", ["9.3.e"], "averaged instead of summed",
+    _bug("conv_db_averaged", ["9.3.e"], mistakes.AVERAGED,
          "Conv2D.grad divides db by the batch size",
          Mutation(CONV, "Conv2D.grad", "db[c] += g", "db[c] += g / m")),
     _bug("conv_grad_no_bias", ["9.3.e"], None,
@@ -307,7 +395,7 @@ SUBMISSIONS = [
     # and ties exactly, so Z and the gradient (through the cached copy) stay right and only the
     # "input unchanged" check can catch it. A grader that passes read-only inputs makes the forward
     # pass raise instead, which may also cost 9.3.c.
-    _bug("maxpool_input_modified", ["9.3.b"], "input modified in place",
+    _bug("maxpool_input_modified", ["9.3.b"], mistakes.IN_PLACE,
          "Maxpool2D.__call__ rescales the caller's X in place after computing Z",
          Mutation(POOL, "Maxpool2D.__call__", "Z[i, h, w, c] = np.max(X[i, h0:h1, w0:w1, c])\n",
                   "Z[i, h, w, c] = np.max(X[i, h0:h1, w0:w1, c])\n        X *= 2\n"),

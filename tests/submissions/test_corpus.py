@@ -72,7 +72,7 @@ def test_entry_is_well_formed(entry):
     own_files = sorted(p.relative_to(entry.files_dir).as_posix() for p in entry.files_dir.rglob("*") if p.is_file())
     assert set(own_files) <= set(GRADED_FILES), f"{entry.name}: stray files {own_files}"
     if entry.kind == "bug":
-        assert entry.lose and entry.mutations and not entry.regions and not own_files  # never by hand
+        assert entry.lose and (entry.mutations or entry.regions) and not own_files  # never by hand
     elif entry.kind == "correct":
         # whole regions only: the scaffolding around them is always the reference's
         assert entry.regions and not entry.mutations and not own_files and not entry.lose
@@ -85,6 +85,11 @@ def test_entry_is_well_formed(entry):
     assert not entry.link_layers or entry.kind == "attack"
 
 
+def test_every_known_mistake_is_made_by_a_bug():
+    # The grader's catalogue and the corpus cannot drift apart: a new row needs a bug that makes it.
+    assert {entry.diagnosis for entry in BY_KIND["bug"]} - {None} == set(DIAGNOSES)
+
+
 def test_every_folder_of_hand_written_files_belongs_to_an_entry():
     names = {entry.name for entry in SUBMISSIONS}
     assert {p.name for p in FILES.iterdir() if p.is_dir()} <= names
@@ -95,7 +100,7 @@ def test_every_folder_of_hand_written_files_belongs_to_an_entry():
 @pytest.mark.parametrize("entry", BY_KIND["bug"], ids=ids(BY_KIND["bug"]))
 def test_every_mutation_applies_exactly_once(entry):
     sources = reference_sources()
-    for mutation in entry.mutations:
+    for mutation in entry.regions + entry.mutations:
         mutated = mutation.apply(sources[mutation.file])  # raises MutationError unless found exactly once
         assert mutated != sources[mutation.file]
         sources[mutation.file] = mutated
