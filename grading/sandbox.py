@@ -279,11 +279,12 @@ def child_user():
     """A uid (also the gid) that no other running child of any grader on this machine holds, for as
     long as the ``with`` block runs, with no process and no file of it around on entry or on exit. A
     slot is held through an exclusive lock on its file in ``UID_LOCKS``; uids the system knows by name
-    are skipped."""
+    are skipped. A uid whose processes cannot be killed (stuck in the kernel) stays locked for as long
+    as this grader runs, so that no child is handed it meanwhile."""
     locks = _lock_folder()
     for slot in range(CHILD_UID_SLOTS):
         uid = CHILD_UID_BASE + slot
-        if _taken(uid):
+        if uid in _QUARANTINED or _taken(uid):
             continue
         fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
@@ -291,44 +292,51 @@ def child_user():
         except BlockingIOError:
             os.close(fd)
             continue
+        if not clear_uid(uid):  # a grader that died may have left some
+            _QUARANTINED[uid] = fd
+            continue
         try:
-            clear_uid(uid)  # a grader that died may have left some
             yield uid
         finally:
-            try:
-                clear_uid(uid)
-            finally:
+            if clear_uid(uid):
                 os.close(fd)
+            else:
+                _QUARANTINED[uid] = fd
+                print(f"grading: processes of uid {uid} survive SIGKILL; the uid stays locked", file=sys.stderr)
         return
     raise RuntimeError(f"all {CHILD_UID_SLOTS} child uids from {CHILD_UID_BASE} are in use: too many children at once")
 
 
+_QUARANTINED = {}  # uid -> the descriptor holding its lock, never closed
+
+
 def processes_of(uid):
-    """Pids whose real uid is ``uid``, from /proc."""
+    """Pids of live processes whose real uid is ``uid``, from /proc (zombies run nothing: they only wait
+    for their parent, perhaps another grader, to collect them)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/status") as f:
-                    for line in f:
-                        if line.startswith("Uid:"):
-                            if int(line.split()[1]) == uid:
-                                found.append(int(entry))
-                            break
-            except (OSError, ValueError):
+                    fields = dict(line.split(":", 1) for line in f if line[:4] in ("Stat", "Uid:"))
+                if int(fields["Uid"].split()[0]) == uid and fields["State"].split()[0] not in ("Z", "X"):
+                    found.append(int(entry))
+            except (OSError, ValueError, KeyError, IndexError):
                 continue
     return found
 
 
-def clear_uid(uid, attempts=200):
-    """Kill every process of ``uid`` and remove what it left in ``LITTER_ROOTS``.
+def clear_uid(uid, seconds=10.0):
+    """Kill every process of ``uid`` and remove what it left in ``LITTER_ROOTS``; False if some process
+    of it still runs after ``seconds``.
 
     The kill is the kernel's: a helper becomes ``uid`` and calls ``kill(-1, SIGKILL)``, which signals every
     process of that uid but itself at once, so a chain that forks can only lose; it is repeated until
-    /proc shows none (a process of the uid may be half-created during one sweep)."""
-    for _ in range(attempts):
-        if not processes_of(uid):
-            break
+    /proc shows none (a process may be half-created during one sweep, or in the kernel until it dies)."""
+    deadline = time.monotonic() + seconds
+    while processes_of(uid):
+        if time.monotonic() > deadline:
+            return False
         pid = os.fork()
         if pid == 0:  # only async-signal-safe calls here: this process may have had threads
             try:
@@ -340,10 +348,9 @@ def clear_uid(uid, attempts=200):
                 os._exit(0)
         os.waitpid(pid, 0)
         time.sleep(0.005)
-    else:
-        raise RuntimeError(f"processes of uid {uid} survive {attempts} rounds of kill(-1, SIGKILL)")
     for root in LITTER_ROOTS:
         _remove_owned(Path(root), uid)
+    return True
 
 
 def _remove_owned(folder, uid):
