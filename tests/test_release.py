@@ -328,6 +328,31 @@ def write_into_region(folder, relpath, right, wrong, region_index):
     (folder / relpath).write_text(text.replace(body, body.replace(right, wrong)))
 
 
+# "=" where the instructions say "+=": the check written for that mistake must name "+=" and the array, not
+# only how many elements differ. (file, region index, line in the reference's region, check)
+ACCUMULATIONS = {
+    "Maxpool2D dX": ("layers/Maxpool2D.py", 2, "dX[i, h0:h1, w0:w1, c] += mask",
+                     "test_9_3_c_maxpool_backward.py::test_overlapping_windows_add_up"),
+    "Conv2D dX_pad": ("layers/Conv2D.py", 1, "dX_pad[i, h0:h1, w0:w1, :] += ",
+                      "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+    "Conv2D dW": ("layers/Conv2D.py", 1, "dW[:, :, :, c] += ",
+                  "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+    "Conv2D db": ("layers/Conv2D.py", 1, "db[c] += ",
+                  "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(ACCUMULATIONS))
+def test_assigning_instead_of_adding_up_is_named_by_the_checks(release, tmp_path, mistake):
+    relpath, region_index, right, check = ACCUMULATIONS[mistake]
+    folder = solved_copy(release, tmp_path / "assigning")
+    write_into_region(folder, relpath, right, right.replace("+=", "="), region_index)
+    outcome, message = summary(run_checks(folder, f"checks/{check}")).get(f"checks/{check}", ("not run", ""))
+    array = mistake.split()[1]
+    assert outcome == "FAILED" and "(use += " in message, f"{mistake}: {outcome} {message}"
+    assert message.startswith(f"AssertionError: {array.replace('_pad', '')}, "), message
+
+
 def skips(result):
     """``[(file, count, reason)]`` from pytest's -rA summary, which names a skip by file and line only."""
     return [(match.group(2), int(match.group(1)), match.group(3)) for match in
