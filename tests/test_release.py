@@ -15,7 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from grading import make_expected
 from grading.release import ReleaseError, find_regions, main, make_release
@@ -183,6 +186,28 @@ def test_the_student_requirements_are_the_repository_s_minus_instructor_only_one
     needed = {re.sub(r"[-_.]+", "-", distributions.get(module, [module])[0]).lower() for module in third_party}
     assert needed <= set(student), f"the release imports packages its requirements.txt lacks: {sorted(needed - set(student))}"
     assert set(student) - needed == NOTEBOOK_RUNNERS, f"unused by the release: {sorted(set(student) - needed - NOTEBOOK_RUNNERS)}"
+
+
+def test_numpy_is_pinned_to_one_major_version_that_runs_the_tests():
+    # A grade must not depend on the machine's numpy: 2.4 turned a one-element array stored into one
+    # element from a warning into an error, so the range starts there and stays within one major.
+    line = requirements((REPO / "requirements.txt").read_text())["numpy"]
+    specifier = Requirement(line).specifier
+    lower = [Version(s.version) for s in specifier if s.operator == ">="]
+    upper = [Version(s.version) for s in specifier if s.operator == "<"]
+    assert len(lower) == len(upper) == 1, f"expected numpy>=X.Y,<X+1 in requirements.txt, got {line!r}"
+    assert upper[0] == Version(f"{lower[0].major + 1}"), f"{line!r} spans more than one major version"
+    assert lower[0] >= Version("2.4"), f"{line!r} lets numpy < 2.4 accept what grading rejects"
+    assert specifier.contains(np.__version__), f"the tests run numpy {np.__version__}, outside {line!r}"
+
+
+def test_the_self_checks_show_the_numpy_in_use_beside_the_required_one(release, tmp_path):
+    folder = shutil.copytree(release, tmp_path / "student")
+    line = requirements((folder / "requirements.txt").read_text())["numpy"]
+    assert f"numpy {np.__version__}, as grading uses ({line})" in run_checks(folder, "--part", "9.3.a").stdout
+    (folder / "requirements.txt").write_text("numpy<2\n")
+    assert f"numpy {np.__version__}, but grading uses numpy<2: run  pip install -r requirements.txt" \
+        in run_checks(folder, "--part", "9.3.a").stdout
 
 
 def test_no_line_of_any_solution_is_in_the_release(release, tmp_path):
