@@ -22,6 +22,7 @@ from packaging.version import Version
 
 from grading import make_expected
 from grading.release import ReleaseError, find_regions, main, make_release
+from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -208,6 +209,57 @@ def test_the_self_checks_show_the_numpy_in_use_beside_the_required_one(release, 
     (folder / "requirements.txt").write_text("numpy<2\n")
     assert f"numpy {np.__version__}, but grading uses numpy<2: run  pip install -r requirements.txt" \
         in run_checks(folder, "--part", "9.3.a").stdout
+
+
+def readme_bullet(readme, part):
+    """The text of the "- **9.3.x**" bullet of the student README, its continuation lines joined."""
+    match = re.search(rf"^- \*\*{re.escape(part)}\*\*(.*?)(?=^- |^#|\Z)", readme, re.MULTILINE | re.DOTALL)
+    assert match, f"the student README has no bullet for {part}"
+    return " ".join(match.group(1).split())
+
+
+def test_the_student_readme_is_filled_from_the_rubric_the_expected_values_and_requirements(release):
+    readme = (release / "README.md").read_text()
+    assert "{{" not in readme and "}}" not in readme, "a placeholder was left unfilled"
+
+    rows = re.findall(r"^\| (9\.3\.[a-e]) \| ([\d.]+) \| `layers/(\w+\.py)` \| (.*) \|$", readme, re.MULTILINE)
+    assert [(part, float(points), file) for part, points, file, _ in rows] == \
+        [(part, float(spec.points), spec.file) for part, spec in RUBRIC.items()]
+    for (part, *_, functions), spec in zip(rows, RUBRIC.values()):
+        assert re.findall(r"`([\w.]+)`", functions) == list(spec.functions), part
+
+    total = sum(spec.points for spec in RUBRIC.values())
+    points = " ".join(readme.split("## Points", 1)[1].split("##", 1)[0].split())
+    assert f"graded out of {MAX_POINTS:g} points" in points and f"scores {total:g}/{MAX_POINTS:g}" in points
+    assert f"one mistake in a 1-point part still gives {MAX_POINTS:g}/{MAX_POINTS:g}" in points
+
+    # as the notebook prints them: print() shows a numpy float by str(), a shape as a tuple
+    notebook = json.loads(make_expected.OUTPUT.read_text())["notebook"]
+    for part in PARTS:
+        bullet = readme_bullet(readme, part)
+        for key, value in notebook[part].items():
+            if key.endswith(".shape"):
+                assert str(tuple(value)) in bullet, f"{part}: {key} {tuple(value)} missing from {bullet!r}"
+            elif not isinstance(value, list):
+                assert str(np.float64(value)) in bullet, f"{part}: {key} {value!r} missing from {bullet!r}"
+
+    flat = " ".join(readme.split())
+    for file in {file for files in REFERENCE_SIBLINGS.values() for file in files}:
+        parts = " and ".join(part for part, files in REFERENCE_SIBLINGS.items() if file in files)
+        assert f"When {parts} are graded, your `layers/{file}` is replaced by the reference's" in flat
+    line = requirements((release / "requirements.txt").read_text())["numpy"]
+    assert f"Grading uses `{line}`" in readme
+
+
+def test_an_unknown_placeholder_in_the_student_readme_stops_the_release(tmp_path, monkeypatch):
+    import grading.release as release_module
+
+    templates = shutil.copytree(REPO / "grading" / "student", tmp_path / "templates")
+    (templates / "README.md").write_text("Mean Z = {{9.3.d mean(Z)}}, dX max = {{9.3.e max(dX)}}\n")
+    monkeypatch.setattr(release_module, "STUDENT_TEMPLATES", templates)
+    with pytest.raises(ReleaseError, match=re.escape("unknown placeholder {{9.3.e max(dX)}}")):
+        make_release(tmp_path / "student")
+    assert not (tmp_path / "student").exists()
 
 
 def test_no_line_of_any_solution_is_in_the_release(release, tmp_path):
