@@ -10,6 +10,10 @@ What goes in is listed here, not what stays out: a file added to the repository 
 hidden checks, a training script) reaches students only once it is added to ``RELEASED_*``. Before
 anything is written, the release is checked: it compiles, it imports, and no line of a solution
 region appears anywhere in it.
+
+The student README is a template: its ``{{...}}`` placeholders are filled from the one copy of each
+fact (points from ``grading/rubric.py``, printed values from ``grading/public_expected.json``, the
+numpy version from the released requirements.txt), so it cannot drift from what grading does.
 """
 import argparse
 import ast
@@ -20,8 +24,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import tokenize
 from pathlib import Path
+
+from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
 STUDENT_TEMPLATES = Path(__file__).resolve().parent / "student"
@@ -204,6 +211,87 @@ def strip_outputs(notebook_text):
     return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
 
 
+_PLACEHOLDER = re.compile(r"\{\{([^{}]*)\}\}")
+
+
+def student_readme(template):
+    """The student README: ``template`` with every ``{{...}}`` filled.
+
+    ``{{parts table}}``, ``{{points}}``, ``{{graded with the reference's}}`` and ``{{numpy}}`` become
+    text built from the rubric and requirements.txt; ``{{9.3.d mean(Z)}}`` becomes that entry of the
+    notebook's values in public_expected.json, as the notebook prints it. An unknown placeholder stops
+    the release rather than reaching students.
+    """
+    notebook = json.loads(PUBLIC_EXPECTED.read_text(encoding="utf-8"))["notebook"]
+    blocks = {
+        "parts table": _parts_table,
+        "points": _points_paragraph,
+        "graded with the reference's": _reference_siblings_sentence,
+        "numpy": _numpy_requirement,
+    }
+
+    def fill(match):
+        name = match.group(1).strip()
+        if name in blocks:
+            return blocks[name]()
+        part, _, key = name.partition(" ")
+        if key in notebook.get(part, {}):
+            return _as_printed(notebook[part][key])
+        raise ReleaseError(f"grading/student/README.md: unknown placeholder {match.group(0)}; known: "
+                           f"{', '.join(blocks)} and '9.3.x key' for a key of public_expected.json's notebook values")
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
+def _as_printed(value):
+    """A value as the notebook's print() shows it: a shape as a tuple, a float with all its digits."""
+    return "(" + ", ".join(str(n) for n in value) + ")" if isinstance(value, list) else repr(value)
+
+
+def _parts_table():
+    rows = ["| Part  | Points | File | Function |", "|-------|--------|------|----------|"]
+    for part, spec in RUBRIC.items():
+        functions = " and ".join(f"`{name}`" for name in spec.functions)
+        rows.append(f"| {part} | {spec.points:g} | `layers/{spec.file}` | {functions} |")
+    return "\n".join(rows)
+
+
+def _points_paragraph():
+    total = sum(spec.points for spec in RUBRIC.values())
+    text = ("Grading counts each part as all or nothing: all its points, or none. The exercise is graded "
+            f"out of {MAX_POINTS:g} points, as the notebook's heading says")
+    if total > MAX_POINTS:
+        bonus = total - MAX_POINTS
+        left = {worth: min(total - worth, MAX_POINTS) for worth in sorted({spec.points for spec in RUBRIC.values()})}
+        one_mistake = "; one in a ".join(f"{worth:g}-point part {'still ' * (rest == MAX_POINTS)}gives "
+                                         f"{rest:g}/{MAX_POINTS:g}" for worth, rest in left.items())
+        text += (f", but the parts add up to {total:g} (see the table above): the {bonus:g} "
+                 f"point{'s' * (bonus != 1)} above {MAX_POINTS:g} {'is' if bonus == 1 else 'are'} a bonus, and a "
+                 f"full solution scores {total:g}/{MAX_POINTS:g}. So one mistake in a {one_mistake}")
+    return textwrap.fill(text + ".", width=100)
+
+
+def _reference_siblings_sentence():
+    by_file = {}
+    for part, files in REFERENCE_SIBLINGS.items():
+        for name in files:
+            by_file.setdefault(name, []).append(part)
+    sentences = []
+    for name, parts in by_file.items():
+        owners = [p for p, spec in RUBRIC.items() if spec.file == name]
+        functions = ", ".join(f"`{f}`" for p in owners for f in RUBRIC[p].functions)
+        sentences.append(f"When {' and '.join(parts)} are graded, your `layers/{name}` is replaced by the "
+                         f"reference's, so a mistake in your {functions} costs only {' and '.join(owners)}.")
+    return " ".join(sentences)
+
+
+def _numpy_requirement():
+    for line in (STUDENT_TEMPLATES / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if re.match(r"numpy\b", line):
+            return line.split("#", 1)[0].strip()
+    raise ReleaseError("grading/student/requirements.txt has no numpy line for the student README")
+
+
 def check_outdir(outdir):
     """Resolve OUTDIR, refusing one inside the repository or one that already holds files."""
     out = Path(outdir).expanduser().resolve()
@@ -264,6 +352,8 @@ def make_release(outdir):
         if not PUBLIC_EXPECTED.is_file():
             raise ReleaseError("grading/public_expected.json is missing: run python -m grading.make_expected")
         shutil.copy2(PUBLIC_EXPECTED, build / "checks" / "expected.json")
+        readme = build / "README.md"
+        readme.write_text(student_readme(readme.read_text(encoding="utf-8")), encoding="utf-8")
 
         _check_build(build, solution_lines({k: v for k, v in sources.items() if k.endswith(".py")}))
         out.mkdir(parents=True, exist_ok=True)

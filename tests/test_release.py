@@ -15,10 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from grading import make_expected
 from grading.release import ReleaseError, find_regions, main, make_release
+from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -185,6 +189,79 @@ def test_the_student_requirements_are_the_repository_s_minus_instructor_only_one
     assert set(student) - needed == NOTEBOOK_RUNNERS, f"unused by the release: {sorted(set(student) - needed - NOTEBOOK_RUNNERS)}"
 
 
+def test_numpy_is_pinned_to_one_major_version_that_runs_the_tests():
+    # A grade must not depend on the machine's numpy: 2.4 turned a one-element array stored into one
+    # element from a warning into an error, so the range starts there and stays within one major.
+    line = requirements((REPO / "requirements.txt").read_text())["numpy"]
+    specifier = Requirement(line).specifier
+    lower = [Version(s.version) for s in specifier if s.operator == ">="]
+    upper = [Version(s.version) for s in specifier if s.operator == "<"]
+    assert len(lower) == len(upper) == 1, f"expected numpy>=X.Y,<X+1 in requirements.txt, got {line!r}"
+    assert upper[0] == Version(f"{lower[0].major + 1}"), f"{line!r} spans more than one major version"
+    assert lower[0] >= Version("2.4"), f"{line!r} lets numpy < 2.4 accept what grading rejects"
+    assert specifier.contains(np.__version__), f"the tests run numpy {np.__version__}, outside {line!r}"
+
+
+def test_the_self_checks_show_the_numpy_in_use_beside_the_required_one(release, tmp_path):
+    folder = shutil.copytree(release, tmp_path / "student")
+    line = requirements((folder / "requirements.txt").read_text())["numpy"]
+    assert f"numpy {np.__version__}, as grading uses ({line})" in run_checks(folder, "--part", "9.3.a").stdout
+    (folder / "requirements.txt").write_text("numpy<2\n")
+    assert f"numpy {np.__version__}, but grading uses numpy<2: run  pip install -r requirements.txt" \
+        in run_checks(folder, "--part", "9.3.a").stdout
+
+
+def readme_bullet(readme, part):
+    """The text of the "- **9.3.x**" bullet of the student README, its continuation lines joined."""
+    match = re.search(rf"^- \*\*{re.escape(part)}\*\*(.*?)(?=^- |^#|\Z)", readme, re.MULTILINE | re.DOTALL)
+    assert match, f"the student README has no bullet for {part}"
+    return " ".join(match.group(1).split())
+
+
+def test_the_student_readme_is_filled_from_the_rubric_the_expected_values_and_requirements(release):
+    readme = (release / "README.md").read_text()
+    assert "{{" not in readme and "}}" not in readme, "a placeholder was left unfilled"
+
+    rows = re.findall(r"^\| (9\.3\.[a-e]) \| ([\d.]+) \| `layers/(\w+\.py)` \| (.*) \|$", readme, re.MULTILINE)
+    assert [(part, float(points), file) for part, points, file, _ in rows] == \
+        [(part, float(spec.points), spec.file) for part, spec in RUBRIC.items()]
+    for (part, *_, functions), spec in zip(rows, RUBRIC.values()):
+        assert re.findall(r"`([\w.]+)`", functions) == list(spec.functions), part
+
+    total = sum(spec.points for spec in RUBRIC.values())
+    points = " ".join(readme.split("## Points", 1)[1].split("##", 1)[0].split())
+    assert f"graded out of {MAX_POINTS:g} points" in points and f"scores {total:g}/{MAX_POINTS:g}" in points
+    assert f"one mistake in a 1-point part still gives {MAX_POINTS:g}/{MAX_POINTS:g}" in points
+
+    # as the notebook prints them: print() shows a numpy float by str(), a shape as a tuple
+    notebook = json.loads(make_expected.OUTPUT.read_text())["notebook"]
+    for part in PARTS:
+        bullet = readme_bullet(readme, part)
+        for key, value in notebook[part].items():
+            if key.endswith(".shape"):
+                assert str(tuple(value)) in bullet, f"{part}: {key} {tuple(value)} missing from {bullet!r}"
+            elif not isinstance(value, list):
+                assert str(np.float64(value)) in bullet, f"{part}: {key} {value!r} missing from {bullet!r}"
+
+    flat = " ".join(readme.split())
+    for file in {file for files in REFERENCE_SIBLINGS.values() for file in files}:
+        parts = " and ".join(part for part, files in REFERENCE_SIBLINGS.items() if file in files)
+        assert f"When {parts} are graded, your `layers/{file}` is replaced by the reference's" in flat
+    line = requirements((release / "requirements.txt").read_text())["numpy"]
+    assert f"Grading uses `{line}`" in readme
+
+
+def test_an_unknown_placeholder_in_the_student_readme_stops_the_release(tmp_path, monkeypatch):
+    import grading.release as release_module
+
+    templates = shutil.copytree(REPO / "grading" / "student", tmp_path / "templates")
+    (templates / "README.md").write_text("Mean Z = {{9.3.d mean(Z)}}, dX max = {{9.3.e max(dX)}}\n")
+    monkeypatch.setattr(release_module, "STUDENT_TEMPLATES", templates)
+    with pytest.raises(ReleaseError, match=re.escape("unknown placeholder {{9.3.e max(dX)}}")):
+        make_release(tmp_path / "student")
+    assert not (tmp_path / "student").exists()
+
+
 def test_no_line_of_any_solution_is_in_the_release(release, tmp_path):
     secret = secret_lines()
     # the detector must see a real solution, or an empty result below proves nothing
@@ -326,6 +403,31 @@ def write_into_region(folder, relpath, right, wrong, region_index):
     body = "\n".join(regions(text)[region_index][2])
     assert body.count(right) == 1, right
     (folder / relpath).write_text(text.replace(body, body.replace(right, wrong)))
+
+
+# "=" where the instructions say "+=": the check written for that mistake must name "+=" and the array, not
+# only how many elements differ. (file, region index, line in the reference's region, check)
+ACCUMULATIONS = {
+    "Maxpool2D dX": ("layers/Maxpool2D.py", 2, "dX[i, h0:h1, w0:w1, c] += mask",
+                     "test_9_3_c_maxpool_backward.py::test_overlapping_windows_add_up"),
+    "Conv2D dX_pad": ("layers/Conv2D.py", 1, "dX_pad[i, h0:h1, w0:w1, :] += ",
+                      "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+    "Conv2D dW": ("layers/Conv2D.py", 1, "dW[:, :, :, c] += ",
+                  "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+    "Conv2D db": ("layers/Conv2D.py", 1, "db[c] += ",
+                  "test_9_3_e_conv_backward.py::test_every_window_and_filter_adds_its_share"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(ACCUMULATIONS))
+def test_assigning_instead_of_adding_up_is_named_by_the_checks(release, tmp_path, mistake):
+    relpath, region_index, right, check = ACCUMULATIONS[mistake]
+    folder = solved_copy(release, tmp_path / "assigning")
+    write_into_region(folder, relpath, right, right.replace("+=", "="), region_index)
+    outcome, message = summary(run_checks(folder, f"checks/{check}")).get(f"checks/{check}", ("not run", ""))
+    array = mistake.split()[1]
+    assert outcome == "FAILED" and "(use += " in message, f"{mistake}: {outcome} {message}"
+    assert message.startswith(f"AssertionError: {array.replace('_pad', '')}, "), message
 
 
 def skips(result):

@@ -14,7 +14,6 @@ from layers import Conv2D
 pytestmark = pytest.mark.part("9.3.e")
 
 
-
 def test_one_window():
     W = np.array([[1.0, 2.0], [3.0, 4.0]]).reshape(2, 2, 1, 1)
     X = np.array([[5.0, 6.0], [7.0, 8.0]]).reshape(1, 2, 2, 1)
@@ -24,6 +23,24 @@ def test_one_window():
     assert_close(dX, 2 * W.reshape(1, 2, 2, 1), "dX of one window with upstream gradient 2 (= 2 * W)")
     assert_close(dW, 2 * X.reshape(2, 2, 1, 1), "dW of one window with upstream gradient 2 (= 2 * X)")
     assert_close(db, [2.0], "db of one window with upstream gradient 2")
+
+
+def test_every_window_and_filter_adds_its_share():
+    # Two overlapping windows (columns 0-1 and 1-2) and two filters: every output adds to the same entries
+    # of dX_pad, dW and db, and "=" would keep only the last share.
+    X = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).reshape(1, 2, 3, 1)
+    W = np.stack([[[1.0, 2.0], [3.0, 4.0]], [[10.0, 20.0], [30.0, 40.0]]], axis=-1).reshape(2, 2, 1, 2)
+    conv = conv_with(W, [0.0, 0.0])
+    forward_for_grad(conv, X)
+    dX, dW, db = conv.grad(np.ones((1, 1, 2, 2)))
+    setting = "two overlapping windows and two filters, upstream gradient 1"
+    # each window adds W[..., 0] + W[..., 1] = [[11, 22], [33, 44]]; the middle column gets it twice
+    assert_close(dX, np.array([[11.0, 33.0, 22.0], [33.0, 77.0, 44.0]]).reshape(1, 2, 3, 1),
+                 f"dX, {setting} (use += into dX_pad: every window and every filter adds its share)")
+    # each filter collects both windows: [[1, 2], [4, 5]] + [[2, 3], [5, 6]]
+    assert_close(dW, np.repeat(np.array([[3.0, 5.0], [9.0, 11.0]]).reshape(2, 2, 1, 1), 2, axis=3),
+                 f"dW, {setting} (use += into dW: every window adds its share)")
+    assert_close(db, [2.0, 2.0], f"db, {setting} (use += into db: every output position adds its share)")
 
 
 def test_padding_is_removed_from_dX():
