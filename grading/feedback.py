@@ -98,6 +98,11 @@ def _png(figure):
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _score_values(numbers):
+    """Every whole total from 0 to full marks, and any other total that occurred: empty bars show too."""
+    return sorted(set(range(sum(spec.points for spec in RUBRIC.values()) + 1)) | set(numbers["totals"]))
+
+
 def _plots(numbers):
     """(score distribution, pass rate per part) as PNG data URIs. matplotlib's object API with the Agg
     canvas: no pyplot, so no global backend is chosen for the caller."""
@@ -106,7 +111,7 @@ def _plots(numbers):
     full = sum(spec.points for spec in RUBRIC.values())
     scores = Figure(figsize=(6, 3), dpi=100)
     ax = scores.add_subplot()
-    values = sorted(numbers["totals"])
+    values = _score_values(numbers)
     ax.bar([f"{v:g}" for v in values], [numbers["totals"][v] for v in values], color="#4c72b0")
     ax.set_xlabel(f"points (out of {MAX_POINTS}; up to {full} with the bonus)")
     ax.set_ylabel("submissions")
@@ -145,7 +150,7 @@ def class_report(results):
               f"{100 * numbers['passed'][part] / max(1, n):.0f}%") for part, spec in RUBRIC.items()]
     mistakes = [(part, mistake, count) for part in RUBRIC
                 for mistake, count in sorted(numbers["mistakes"][part].items(), key=lambda kv: (-kv[1], kv[0]))]
-    distribution = [(f"{points:g}", numbers["totals"][points]) for points in sorted(numbers["totals"])]
+    distribution = [(f"{points:g}", numbers["totals"][points]) for points in _score_values(numbers)]
     notes = [f"{n} submission(s); graded out of {MAX_POINTS}, points above that are a bonus."]
     if seeds:
         notes.append("random checks drawn with seed " + ", ".join(map(str, seeds)) + ".")

@@ -202,7 +202,7 @@ def build_bundle(out):
 # ---------------------------------------------------------------------------------------------------
 
 def locate(upload):
-    """({name: path} of the student files found in ``upload``, [problems]).
+    """({name: path} of the student files found in ``upload``, {name: why it is not graded}).
 
     A file counts where it lies directly in the upload or in a folder named ``layers`` at any depth (the
     files uploaded flat, ``layers/`` uploaded, the release folder zipped whole); macOS's ``__MACOSX``
@@ -223,20 +223,20 @@ def locate(upload):
                     links[name] = path
                 elif path.is_file():
                     found[name].append(path)
-    located, problems = {}, []
+    located, problems = {}, {}
     for name, paths in found.items():
         shown = [p.relative_to(upload).as_posix() for p in paths]
         if len(paths) == 1:
             located[name] = paths[0]
         elif paths:
-            problems.append(f"{name} was uploaded {len(paths)} times ({', '.join(shown)}): upload exactly one; "
-                            "its parts score 0")
+            problems[name] = (f"{name} was uploaded {len(paths)} times ({', '.join(shown)}): upload exactly one; "
+                              "its parts score 0")
         elif name in links:
-            problems.append(f"{links[name].relative_to(upload).as_posix()} is a symbolic link, not a file: "
-                            "its parts score 0")
+            problems[name] = (f"{links[name].relative_to(upload).as_posix()} is a symbolic link, not a file: "
+                              "its parts score 0")
         else:
-            problems.append(f"{name} was not found (upload it alone, in layers/, or in the folder holding "
-                            "layers/): its parts score 0")
+            problems[name] = (f"{name} was not found (upload it alone, in layers/, or in the folder holding "
+                              "layers/): its parts score 0")
     return located, problems
 
 
@@ -251,12 +251,12 @@ def test_name(part):
 
 
 def results_json(entry, problems, numpy_version, seconds):
-    """Gradescope's results.json for one graded entry of ``grade_batch``: one test per part, the total
-    (bonus included) as the score. Only the feedback goes in, never ``entry["diff"]`` (reference code)."""
+    """Gradescope's results.json for one graded entry of ``grade_batch`` and ``locate``'s problems: one
+    test per part, the total (bonus included) as the score. Only the feedback goes in, never ``entry["diff"]`` (reference code)."""
     tests = []
     for part, spec in RUBRIC.items():
         info = entry["parts"][part]
-        mine = [p for p in problems if p.startswith(spec.file)]
+        mine = [problems[spec.file]] if spec.file in problems else []
         tests.append({
             "name": test_name(part),
             "score": info["points"],
@@ -269,7 +269,7 @@ def results_json(entry, problems, numpy_version, seconds):
     bonus = max(0.0, total - MAX_POINTS)
     lines = [f"Exercise 9.3: {total:g}/{MAX_POINTS}" + (f" (+{bonus:g} bonus)" if bonus else "")
              + (" (quick: graded without the notebook's Conv2D cells, not for marks)" if entry.get("quick") else "")]
-    lines += problems
+    lines += problems.values()
     if entry.get("seed") is not None:
         lines.append(f"random checks drawn with seed {entry['seed']}; numpy {numpy_version}")
     else:
@@ -309,7 +309,7 @@ def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=N
     results.mkdir(exist_ok=True)
     started = time.monotonic()
     located, problems = locate(upload)
-    for message in problems:
+    for message in problems.values():
         print(message, file=out)
     # mkdtemp is 0o700: the copy is no more readable to other uids than the upload should be
     with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:

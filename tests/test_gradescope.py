@@ -150,24 +150,40 @@ def check_shape(results):
     assert not leaked(strings(results)), leaked(strings(results))[:3]
 
 
-@pytest.mark.parametrize("layout", ["flat", "layers", "release_folder"])
-def test_a_correct_upload_scores_7_of_6_in_any_layout(bundle, tmp_path, layout):
-    def upload(sub):
-        if layout == "flat":
-            reference_files(sub)
-        elif layout == "layers":
-            reference_files(sub / "layers")
-        else:  # the whole release folder zipped, with macOS's shadow copies beside it
-            reference_files(sub / "exercise_9_3" / "layers")
-            (sub / "exercise_9_3" / "layers" / "Linear.py").write_text("# another layer\n")
-            reference_files(sub / "__MACOSX" / "exercise_9_3" / "layers")
-    results, stdout = run_bundle(bundle, tmp_path, upload, "--seed", "12345")
+@pytest.mark.parametrize("layout", ["flat", "layers"])
+def test_a_correct_upload_scores_7_of_6(bundle, tmp_path, layout):
+    results, stdout = run_bundle(bundle, tmp_path, lambda sub: reference_files(sub if layout == "flat" else sub / "layers"),
+                                 "--seed", "12345")
     check_shape(results)
     assert results["score"] == FULL == 7 and MAX_POINTS == 6
     assert all(t["status"] == "passed" for t in results["tests"])
     assert "seed 12345" in results["output"] and "numpy " in results["output"]
     assert "7/6 (+1 bonus)" in results["output"]
     assert "submission" in stdout and "7/6" in stdout  # the grader's table, for the instructor
+
+
+def test_the_files_are_found_where_students_put_them(tmp_path):
+    # the whole release folder zipped, with macOS's shadow copies beside it and other layers in it
+    release = tmp_path / "release"
+    reference_files(release / "exercise_9_3" / "layers")
+    (release / "exercise_9_3" / "layers" / "Linear.py").write_text("# another layer\n")
+    (release / "exercise_9_3" / "checks").mkdir()
+    (release / "exercise_9_3" / "checks" / "utils.py").write_text("# not in layers/: ignored\n")
+    reference_files(release / "__MACOSX" / "exercise_9_3" / "layers")
+    located, problems = gradescope.locate(release)
+    assert problems == {}
+    assert {name: path.relative_to(release).as_posix() for name, path in located.items()} == {
+        name: f"exercise_9_3/layers/{name}" for name in STUDENT_FILES}
+    # a link is not followed, not even to a real file; a file twice is graded neither time
+    mixed = tmp_path / "mixed"
+    reference_files(mixed / "layers")
+    (mixed / "layers" / "utils.py").unlink()
+    (mixed / "layers" / "utils.py").symlink_to(REPO / "layers" / "utils.py")
+    (mixed / "Conv2D.py").write_text(REFERENCE["Conv2D.py"])
+    located, problems = gradescope.locate(mixed)
+    assert set(located) == {"Maxpool2D.py"}
+    assert problems["utils.py"].startswith("layers/utils.py is a symbolic link")
+    assert problems["Conv2D.py"].startswith("Conv2D.py was uploaded 2 times (Conv2D.py, layers/Conv2D.py)")
 
 
 def test_the_stub_scores_zero_with_the_not_implemented_message(bundle, tmp_path):
@@ -220,29 +236,27 @@ def test_an_empty_upload_gets_a_message_per_part(bundle, tmp_path):
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
                     reason="as another user the children share the grader's uid (sandbox.py's known gap)")
 def test_a_hostile_upload_cannot_read_the_reference(bundle, tmp_path):
-    """A utils.py that prints the reference's files and raises with them at import: the reference is the
-    bundle's own, under ROOT/source, which the children's uids cannot read."""
+    """Each file, at import, prints the bundle's reference files and raises with their text: the reference
+    lies under ROOT/source, which no child's uid can read, so every read fails, every part passes, and
+    no line of it reaches results.json."""
     root = tmp_path / "autograder"
     targets = [str(root / "source" / "layers" / name) for name in STUDENT_FILES]
     hostile = f'''
-import sys
-for path in {targets!r}:
+for _path in {targets!r}:
     try:
-        text = open(path).read()
+        _text = open(_path).read()
     except OSError as exc:
-        print("could not read", path, exc)
+        print("could not read", _path, exc)
         continue
-    print(text)
-    raise RuntimeError(text)
+    print(_text)
+    raise RuntimeError(_text)
 '''
     def upload(sub):
-        reference_files(sub)
-        (sub / "utils.py").write_text(hostile + REFERENCE["utils.py"])
-        (sub / "Conv2D.py").write_text("import layers.utils\n" + REFERENCE["Conv2D.py"])
+        for name in STUDENT_FILES:
+            (sub / name).write_text(hostile + REFERENCE[name])
     results, _ = run_bundle(bundle, root, upload)
-    check_shape(results)  # includes: no line of the solution anywhere in results.json
-    tests = {t["name"].split()[0]: t for t in results["tests"]}
-    assert "could not read" in tests["9.3.a"]["output"] or tests["9.3.a"]["score"] == 1, tests["9.3.a"]
+    check_shape(results)  # no line of the solution anywhere in results.json
+    assert results["score"] == FULL, [t["output"] for t in results["tests"]]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -323,7 +337,8 @@ def test_the_class_report_shows_the_counts_of_the_json_and_opens_offline(batch):
     expected = {}
     for entry in results.values():
         expected[f"{entry['points']:g}"] = expected.get(f"{entry['points']:g}", 0) + 1
-    assert scores == expected and sum(scores.values()) == n
+    assert {points: count for points, count in scores.items() if count} == expected
+    assert sum(scores.values()) == n and set(map(str, range(FULL + 1))) <= set(scores)  # empty bins shown
     # pass rate per part
     rows = {row[0]: row for row in page.tables["parts"][1:]}
     assert list(rows) == list(RUBRIC)
