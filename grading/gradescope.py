@@ -28,10 +28,11 @@ import zipfile
 from pathlib import Path
 
 from .rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+from .sandbox import LEFT_OUT as LEFT_OUT_OF_WORKSPACES, PACKAGES, REPO
 
-REPO = Path(__file__).resolve().parent.parent
 # The oldest Python this package supports; the pinned packages may ask for a newer one (numpy does).
 PYTHON_FLOOR = (3, 10)
+NEWEST_MINOR = 14  # setup.sh looks for python3.14 down to the oldest one the pins accept
 # The container grades; it does not regenerate the public checks or draw class reports (matplotlib).
 LEFT_OUT = {"grading/make_expected.py", "grading/feedback.py"}
 SCRIPTS = ("setup.sh", "run_autograder")
@@ -109,8 +110,6 @@ exec "$ROOT/venv/bin/python" -m grading autograde --root "$ROOT" "$@"
 def bundle_files():
     """{path in the zip: path here}: the grader and what its workspaces copy (``sandbox.PACKAGES``,
     ``model.py``), without the instructor-only answer (``sandbox.LEFT_OUT``) and caches."""
-    from .sandbox import LEFT_OUT as LEFT_OUT_OF_WORKSPACES, PACKAGES
-
     files = {}
     for package in ("grading", *PACKAGES):
         # grading/'s own files only: grading/student/ is the student release's
@@ -161,7 +160,7 @@ def pinned_requirements(modules):
 def render_scripts(python):
     """(setup.sh, run_autograder) for a Python of at least ``python`` ((major, minor))."""
     major, minor = python
-    versions = " ".join(f"{major}.{m}" for m in range(14, minor - 1, -1))  # newest first
+    versions = " ".join(f"{major}.{m}" for m in range(NEWEST_MINOR, minor - 1, -1))  # newest first
     values = dict(variable=ROOT_VARIABLE, root="/autograder", python=f"{major}.{minor}", major=major, minor=minor,
                   versions=versions, candidates=" ".join(f"python{v}" for v in versions.split()))
     return SETUP_SH.format(**values), RUN_AUTOGRADER.format(**values)

@@ -96,6 +96,66 @@ def test_the_bundle_follows_gradescopes_layout(bundle, tmp_path):
     assert 'ROOT="${AUTOGRADER_ROOT:-/autograder}"' in run
 
 
+FAKE_APT_GET = """#!/bin/sh
+echo "apt-get $*" >> "$LOG"
+if [ "$1" = install ]; then
+  for package in "$@"; do
+    case "$package" in
+      python3.*-venv) ;;
+      python3.*) printf '#!/bin/sh\nexec "$GOOD_PYTHON" "$@"\n' > "$FAKE/$package"; chmod +x "$FAKE/$package" ;;
+    esac
+  done
+fi
+"""
+# A Python good enough for setup.sh: passes its version check, and "creates" a venv whose python logs
+# what it is asked to do (pip install), so that nothing is downloaded.
+GOOD_PYTHON = """#!/bin/sh
+case "$1" in
+  -c) exit 0 ;;
+  -m) mkdir -p "$3/bin"; printf '#!/bin/sh\necho "venv-python $*" >> "$LOG"\n' > "$3/bin/python"; chmod +x "$3/bin/python" ;;
+esac
+"""
+
+
+def fake_system(tmp_path, apt_has, python_ok, bwrap):
+    """A PATH of stand-ins: apt-get and apt-cache that log, a python3 that is too old unless
+    ``python_ok``, bwrap if ``bwrap``; and the bundle's setup.sh unpacked in ROOT/source."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    scripts = {"apt-get": FAKE_APT_GET, "good-python": GOOD_PYTHON,
+               "apt-cache": f'#!/bin/sh\n[ "$2" = "{apt_has}" ]\n',
+               "python3": GOOD_PYTHON if python_ok else "#!/bin/sh\nexit 1\n"}
+    if bwrap:
+        scripts["bwrap"] = "#!/bin/sh\n"
+    for name, text in scripts.items():
+        (fake / name).write_text(text)
+        (fake / name).chmod(0o755)
+    for tool in ("chmod", "rm", "mkdir"):
+        (fake / tool).symlink_to(shutil.which(tool))
+    env = {"PATH": str(fake), "LOG": str(tmp_path / "log"), "FAKE": str(fake),
+           "GOOD_PYTHON": str(fake / "good-python"), gradescope.ROOT_VARIABLE: str(tmp_path / "root")}
+    return env
+
+
+@pytest.mark.parametrize("python_ok, bwrap", [(False, False), (True, True)])
+def test_setup_sh_installs_what_is_missing_and_only_that(bundle, tmp_path, python_ok, bwrap):
+    with zipfile.ZipFile(bundle) as z:
+        z.extractall(tmp_path / "root" / "source")
+    env = fake_system(tmp_path, "python3.12-venv", python_ok, bwrap)
+    done = subprocess.run(["/bin/bash", str(tmp_path / "root" / "source" / "setup.sh")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    log = (tmp_path / "log").read_text().splitlines()
+    pip = (f"venv-python -m pip install --no-cache-dir --disable-pip-version-check "
+           f"-r {tmp_path}/root/source/requirements.txt")
+    if python_ok:  # nothing missing: no apt at all
+        assert log == [pip]
+    else:  # the newest Python the archive has, its venv module, and bubblewrap, in one install
+        assert log == ["apt-get update",
+                       "apt-get install -y --no-install-recommends bubblewrap python3.12 python3.12-venv", pip]
+    assert not (tmp_path / "root" / "source").stat().st_mode & 0o077
+
+
 def test_pins_cover_every_third_party_import_of_the_bundle():
     sources = {relpath: path.read_text() for relpath, path in gradescope.bundle_files().items()}
     assert gradescope.third_party_imports(sources) == ["numpy", "tqdm"]
