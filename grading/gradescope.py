@@ -294,7 +294,7 @@ def container_cpus():
     return cpus
 
 
-def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=None):
+def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=None, allow_readable=False):
     """Grade ``root``/submission into ``root``/results/results.json; return what was written."""
     from . import checks
     from .__main__ import grade_batch
@@ -318,7 +318,7 @@ def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=N
             shutil.copyfile(path, submission / "layers" / name)
         if located:
             entry = grade_batch([submission], jobs=jobs or container_cpus(), seed=seed, limits=limits, notebook_conv=notebook_conv,
-                                progress=False, out=out)[KEY]
+                                progress=False, out=out, allow_readable=allow_readable)[KEY]
         else:  # grade_batch refuses a folder without any file; every part then gets run_part's message
             parts = {part: checks.run_part(submission, part, [], {}, 0, 0) for part in RUBRIC}
             entry = {"points": 0.0, "parts": parts, "seed": None}
@@ -365,11 +365,15 @@ def autograde_main(argv):
     parser.add_argument("--time-factor", type=float, default=Limits.time_factor)
     parser.add_argument("--time-floor", type=float, default=Limits.time_floor)
     parser.add_argument("--memory-mb", type=float, default=Limits.memory_mb)
-    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: all cores)")
+    parser.add_argument("--jobs", type=int, default=None, help="parallel workers (default: the container's CPUs)")
+    parser.add_argument("--allow-readable", action="store_true",
+                        help="as root, grade even though other users can read the reference (a checkout tried "
+                             "out locally); run_autograder makes it unreadable instead")
     args = parser.parse_args(argv)
     limits = Limits(args.time_factor, args.time_floor, args.memory_mb)
     try:
-        autograde(args.root, seed=args.seed, limits=limits, notebook_conv=not args.quick, jobs=args.jobs)
+        autograde(args.root, seed=args.seed, limits=limits, notebook_conv=not args.quick, jobs=args.jobs,
+                  allow_readable=args.allow_readable)
     except (ValueError, UsageError, GradingError) as exc:
         print(f"python -m grading autograde: {exc}", file=sys.stderr)
         results = args.root / "results"
