@@ -1,5 +1,7 @@
 """``python -m grading grade ...`` grades submissions; ``python -m grading release OUTDIR`` writes the
-student version (``grading/release.py``).
+student version (``grading/release.py``); ``report`` turns a ``--json`` into feedback files and a class
+report (``grading/feedback.py``); ``gradescope`` and ``autograde`` are the Gradescope bundle and what it
+runs (``grading/gradescope.py``).
 
 A batch: draw a fresh seed, run the reference in the sandbox on that seed's cases (its outputs are
 the expected ones, its time and memory set the limits), then grade every (submission, part) in a
@@ -12,6 +14,7 @@ JSON only when its files, the ``--quick`` flag and the fingerprint of the rubric
 """
 import argparse
 import hashlib
+import importlib
 import os
 import secrets
 import sys
@@ -339,7 +342,7 @@ def seed_type(text):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m grading", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{grade,release}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{grade," + ",".join(OTHER_COMMANDS) + "}")
     grade = commands.add_parser("grade", help="grade submissions (folders holding layers/utils.py, Maxpool2D.py, Conv2D.py)")
     grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help="a folder holding layers/")
     grade.add_argument("--json", type=Path, help="write (and resume from) full results here")
@@ -367,17 +370,30 @@ def build_parser():
                        help="containment of the students' code: namespaces (bubblewrap), uid (the fallback, as "
                             "root) or auto, the best this machine allows (default: $GRADING_ISOLATION, else auto)")
     grade.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grade.add_argument("--feedback", type=Path, metavar="DIR",
+                       help="write one Markdown file per submission here, named by its key (no reference code)")
+    grade.add_argument("--report", type=Path, metavar="FILE", help="write the class report (HTML) here")
     parser.grade = grade  # its usage line goes with the errors found after parsing
-    release = commands.add_parser("release", help="write the student version to OUTDIR", add_help=False)
-    release.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, (_, _, text) in OTHER_COMMANDS.items():
+        commands.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
     return parser
+
+
+# Subcommands that live in modules of their own: name -> (module, its main(argv), help)
+OTHER_COMMANDS = {
+    "release": ("release", "main", "write the student version to OUTDIR"),
+    "report": ("feedback", "main", "write feedback files and the class report from an existing --json"),
+    "gradescope": ("gradescope", "bundle_main", "write the Gradescope autograder bundle (a zip)"),
+    "autograde": ("gradescope", "autograde_main",
+                  "grade one submission laid out as Gradescope's /autograder (what the bundle runs)"),
+}
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["release"]:
-        from .release import main as release_main
-        return release_main(argv[1:])
+    if argv[:1] and argv[0] in OTHER_COMMANDS:
+        module, function, _ = OTHER_COMMANDS[argv[0]]
+        return getattr(importlib.import_module(f".{module}", __package__), function)(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     parser = parser.grade
@@ -385,20 +401,24 @@ def main(argv=None):
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.time_factor <= 0 or args.time_floor <= 0 or args.memory_mb <= 0:
         parser.error("--time-factor, --time-floor and --memory-mb must be positive")
-    for option in (args.json, args.csv):
+    for option in (args.json, args.csv, args.report, args.feedback):
         if option is not None and not option.parent.is_dir():
             parser.error(f"cannot write {option}: folder {option.parent} does not exist")
     if args.isolation:
         os.environ["GRADING_ISOLATION"] = args.isolation
     try:
-        grade_batch(args.submissions, json_path=args.json, csv_path=args.csv, jobs=args.jobs, redo=args.redo,
-                    seed=args.seed, limits=Limits(args.time_factor, args.time_floor, args.memory_mb),
-                    notebook_conv=not args.quick, progress=not args.no_progress, allow_readable=args.allow_readable)
+        graded = grade_batch(args.submissions, json_path=args.json, csv_path=args.csv, jobs=args.jobs,
+                             redo=args.redo, seed=args.seed, limits=Limits(args.time_factor, args.time_floor, args.memory_mb),
+                             notebook_conv=not args.quick, progress=not args.no_progress,
+                             allow_readable=args.allow_readable)
     except UsageError as exc:
         parser.error(str(exc))
     except GradingError as exc:
         print(f"python -m grading: {exc}", file=sys.stderr)
         return 1
+    if args.feedback or args.report:
+        from .feedback import write_outputs
+        write_outputs(graded, feedback=args.feedback, report=args.report)
     return 0
 
 
