@@ -10,8 +10,8 @@ What ``run_autograder`` prints lands in ``results/stdout``, for the instructor o
 The bundle is this repository's grader and reference, run by the same ``grade_batch`` as ``python -m
 grading grade`` with one submission: the same checks, a fresh seed, the same limits. The reference is
 made unreadable to other users (``chmod -R go-rwx``) in ``setup.sh`` and again in ``run_autograder``:
-as root the grader runs each part's child as a uid of its own, and refuses solutions those uids could
-read.
+where the container refuses namespaces (a Docker container with its default settings does), the
+grader as root falls back to a uid of its own per part, and refuses solutions those uids could read.
 """
 import argparse
 import ast
@@ -270,7 +270,8 @@ def results_json(entry, problems, numpy_version, seconds):
              + (" (quick: graded without the notebook's Conv2D cells, not for marks)" if entry.get("quick") else "")]
     lines += problems.values()
     if entry.get("seed") is not None:
-        lines.append(f"random checks drawn with seed {entry['seed']}; numpy {numpy_version}")
+        lines.append(f"random checks drawn with seed {entry['seed']}; numpy {numpy_version}; "
+                     f"isolation {entry.get('isolation', 'unknown')}")
     else:
         lines.append(f"nothing to run; numpy {numpy_version}")
     return {"score": total, "execution_time": round(seconds), "output": "\n".join(lines),

@@ -24,7 +24,7 @@ from grading.__main__ import Limits, fingerprint, grade_batch, main
 from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
 from layers import Conv2D, Maxpool2D
 
-from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build
+from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build, processes_with
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_LIMITS = Limits(time_factor=5.0, time_floor=5.0, memory_mb=300.0)
@@ -385,17 +385,6 @@ if os.fork() == 0:
 time.sleep(0.5)
 from .real_utils import zero_padding
 '''
-
-
-def processes_with(marker):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            pass
-    return found
 
 
 def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):

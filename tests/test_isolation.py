@@ -23,7 +23,7 @@ import pytest
 from grading import sandbox
 from grading.rubric import RUBRIC, STUDENT_FILES
 
-from submissions.corpus import SUBMISSIONS, build
+from submissions.corpus import SUBMISSIONS, build, files_with, processes_with
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = sum(part.points for part in RUBRIC.values())
@@ -39,26 +39,6 @@ def unavailable(mode):
     if mode == "namespaces":
         return sandbox.namespaces_problem()
     return None
-
-
-def processes_with(marker):
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
-def litter_with(marker):
-    found = []
-    for root in sandbox.LITTER_ROOTS:
-        for folder, dirs, files in os.walk(root):
-            found += [os.path.join(folder, name) for name in dirs + files if marker in name]
-            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
-    return found
 
 
 class Listener:
@@ -132,7 +112,7 @@ def attacked(request, tmp_path_factory):
             assert done.returncode == 0, done.stderr[-3000:]
             runs[batch] = {"results": json.loads((root / f"{batch}.json").read_text()), "stdout": done.stdout}
         seconds = time.monotonic() - started
-        alive, litter = processes_with(marker), litter_with(marker)
+        alive, litter = processes_with(marker), files_with(marker)
     finally:
         received = listener.stop()
         for pid in processes_with(marker):  # a failed containment must not leave the chain running
@@ -140,7 +120,7 @@ def attacked(request, tmp_path_factory):
                 os.kill(pid, 9)
             except OSError:
                 pass
-        for path in litter_with(marker):
+        for path in files_with(marker):
             shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.unlink(path)
     return {"mode": mode, "runs": runs, "alive": alive, "litter": litter, "received": received, "seconds": seconds}
 

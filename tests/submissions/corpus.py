@@ -31,6 +31,7 @@ placeholders (``PLACEHOLDERS``) that ``build`` fills in.
 from __future__ import annotations
 
 import ast
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,28 @@ NOTEBOOK_CONV_Z_MEAN = CONV_Z_MEAN
 # What an attack's files say instead of a value the test chooses: a marker to find its processes and files
 # by, the port of a listener, the repository the grader runs from.
 PLACEHOLDERS = ("@@MARKER@@", "@@LISTENER_PORT@@", "@@GRADER_REPO@@")
+
+def processes_with(marker):
+    """Pids of the processes whose command line holds ``marker`` (an attack's processes, say)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if marker.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def files_with(marker, roots=("/tmp", "/var/tmp", "/dev/shm")):
+    """Paths under ``roots`` whose name holds ``marker`` (what an attack left behind, say). Links to
+    folders are not followed (os.walk)."""
+    found = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            found += [os.path.join(folder, name) for name in dirs + files if marker in name]
+    return found
+
 
 # Where hostile_leak's files (which name it too) leave and look for the leaked files; a test that grades
 # hostile_leak empties it before and after.

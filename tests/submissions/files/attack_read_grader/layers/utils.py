@@ -1,5 +1,10 @@
-"""Attack: see Conv2D.py; this file takes the grader's zero_padding (self-contained: its siblings are
-stubs while its part is graded)."""
+"""Attack: holds no solution of its own and takes the grader's: the reference package in the repository
+the grader runs from (its path handed in by the test, as by a student who guessed it), as zero_padding,
+Maxpool2D and Conv2D. Maxpool2D.py and Conv2D.py are this same file: while one part is graded, the other
+files beside it are stubs.
+
+A grader whose child can read the repository gives this submission every point.
+"""
 import importlib.util
 import sys
 
@@ -21,3 +26,5 @@ def _grader_layers():
 
 
 zero_padding = _grader_layers().zero_padding
+Maxpool2D = _grader_layers().Maxpool2D
+Conv2D = _grader_layers().Conv2D
