@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import checks, report, sandbox
+from . import cases, judge, report, run, sandbox
 from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
 REFERENCE_TIMEOUT = 600.0
@@ -102,7 +102,7 @@ def file_hashes(submission):
     for name in STUDENT_FILES:
         path = Path(submission) / "layers" / name
         # None sends the part to run_part's own message, without reading a link's target or a huge file
-        hashes[name] = None if checks.student_file_problem(path) else hashlib.sha256(path.read_bytes()).hexdigest()
+        hashes[name] = None if run.student_file_problem(path) else hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
 
 
@@ -190,22 +190,22 @@ def run_tasks(tasks, jobs, on_result):
 
 def reference_run(plan, jobs):
     """({part: expected arrays}, {part: (seconds, peak bytes)}) from the reference run in the sandbox."""
-    runs = {}
-    tasks = {part: (checks.run_reference, (part, cases, REFERENCE_TIMEOUT)) for part, cases in plan.items()}
-    run_tasks(tasks, jobs, runs.__setitem__)
-    failed = [f"{part}: the grading worker died" if run is BROKEN else run["problem"]
-              for part, run in runs.items() if run is BROKEN or run["problem"]]
+    outcomes = {}
+    tasks = {part: (run.run_reference, (part, part_cases, REFERENCE_TIMEOUT)) for part, part_cases in plan.items()}
+    run_tasks(tasks, jobs, outcomes.__setitem__)
+    failed = [f"{part}: the grading worker died" if outcome is BROKEN else outcome["problem"]
+              for part, outcome in outcomes.items() if outcome is BROKEN or outcome["problem"]]
     if failed:
         raise GradingError("the reference failed in the sandbox: " + "; ".join(failed))
-    expected = {part: run["arrays"] for part, run in runs.items()}
-    problems = checks.reference_problems(plan, expected)
+    expected = {part: outcome["arrays"] for part, outcome in outcomes.items()}
+    problems = judge.reference_problems(plan, expected)
     if problems:
         raise GradingError("the reference does not reproduce the notebook: " + "; ".join(problems))
-    return expected, {part: (run["seconds"], run["peak_bytes"]) for part, run in runs.items()}
+    return expected, {part: (outcome["seconds"], outcome["peak_bytes"]) for part, outcome in outcomes.items()}
 
 
 @dataclass
-class Run:
+class Batch:
     """What every verdict of one batch shares, stored with each submission's entry."""
     seed: int
     quick: bool           # graded without the notebook's Conv2D cells: not for marks
@@ -229,15 +229,15 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
         raise UsageError(str(exc)) from None
     mode = choose_isolation(allow_readable, submissions)
     results = dict(previous)
-    run = Run(seed=secrets.randbits(32) if seed is None else seed, quick=not notebook_conv,
+    batch = Batch(seed=secrets.randbits(32) if seed is None else seed, quick=not notebook_conv,
               fingerprint=fingerprint(), isolation=mode)
     refused = {key(path): refusal(path) for path in submissions}
     hashes = {key(path): None if refused[key(path)] else file_hashes(path) for path in submissions}
 
     def up_to_date(name):
         entry = previous.get(name)
-        return (entry is not None and entry.get("files") == hashes[name] and entry.get("quick") == run.quick
-                and entry.get("fingerprint") == run.fingerprint)
+        return (entry is not None and entry.get("files") == hashes[name] and entry.get("quick") == batch.quick
+                and entry.get("fingerprint") == batch.fingerprint)
 
     todo = [path for path in submissions if redo or not up_to_date(key(path))]
     skipped = len(submissions) - len(todo)
@@ -245,35 +245,35 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
         print(f"{skipped} submission(s) already graded in {json_path}: skipped (--redo grades them again)", file=out)
     for path in [path for path in todo if refused[key(path)]]:
         todo.remove(path)
-        results[key(path)] = refused_entry(refused[key(path)], run)
+        results[key(path)] = refused_entry(refused[key(path)], batch)
         if json_path:
             report.write_json(json_path, results)
     if todo:
-        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, limits, run, progress)
+        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, limits, batch, progress)
     graded = {key(path): results[key(path)] for path in submissions}
     if csv_path:
         report.write_csv(csv_path, graded)
-    print(report.table(graded, seed=run.seed if todo else None, isolation=sandbox.describe(mode)), file=out)
+    print(report.table(graded, seed=batch.seed if todo else None, isolation=sandbox.describe(mode)), file=out)
     return graded
 
 
-def refused_entry(reason, run):
+def refused_entry(reason, batch):
     parts = {part: {"points": 0.0, "max": spec.points, "title": spec.title, "diagnoses": [], "seconds": 0.0,
                     "status": "refused", "feedback": [f"submission refused: {reason}; hand in the files themselves"]}
              for part, spec in RUBRIC.items()}
-    return {"points": 0.0, "max": MAX_POINTS, "bonus": 0.0, "refused": reason, "parts": parts, **_run_fields(run),
+    return {"points": 0.0, "max": MAX_POINTS, "bonus": 0.0, "refused": reason, "parts": parts, **_batch_fields(batch),
             "files": None, "diff": {}}
 
 
-def _run_fields(run):
-    return {"seed": run.seed, "quick": run.quick, "fingerprint": run.fingerprint, "isolation": run.isolation,
+def _batch_fields(batch):
+    return {"seed": batch.seed, "quick": batch.quick, "fingerprint": batch.fingerprint, "isolation": batch.isolation,
             "numpy": np.__version__}
 
 
-def _grade(todo, hashes, results, json_path, jobs, limits, run, progress):
+def _grade(todo, hashes, results, json_path, jobs, limits, batch, progress):
     from tqdm import tqdm
 
-    plan = checks.make_plan(run.seed, notebook_conv=not run.quick)
+    plan = cases.make_plan(batch.seed, notebook_conv=not batch.quick)
     started = time.monotonic()
     expected, measured = reference_run(plan, jobs)
     part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
@@ -286,12 +286,12 @@ def _grade(todo, hashes, results, json_path, jobs, limits, run, progress):
         for part, spec in RUBRIC.items():
             digest = hashes[name][spec.file]
             if digest is None:
-                parts_done[name][part] = checks.run_part(path, part, [], {}, 0, 0)
+                parts_done[name][part] = run.run_part(path, part, [], {}, 0, 0)
                 continue
             task = (part, digest)
             if task not in tasks:
                 timeout, memory = part_limits[part]
-                tasks[task] = (checks.run_part, (path, part, plan[part], expected[part], timeout, memory))
+                tasks[task] = (run.run_part, (path, part, plan[part], expected[part], timeout, memory))
             waiting.setdefault(task, []).append(name)
     bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
 
@@ -300,7 +300,7 @@ def _grade(todo, hashes, results, json_path, jobs, limits, run, progress):
             parts = {p: parts_done[name][p] for p in RUBRIC}
             points = sum(info["points"] for info in parts.values())
             results[name] = {"points": points, "max": MAX_POINTS, "bonus": max(0.0, points - MAX_POINTS),
-                             "parts": parts, **_run_fields(run), "files": hashes[name],
+                             "parts": parts, **_batch_fields(batch), "files": hashes[name],
                              # reference code: for instructors only, never for students
                              "diff": report.function_diffs(by_name[name], sandbox.REPO)}
             if json_path:

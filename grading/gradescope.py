@@ -297,7 +297,7 @@ def container_cpus():
 
 def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=None, allow_readable=False):
     """Grade ``root``/submission into ``root``/results/results.json; return what was written."""
-    from . import checks
+    from . import run
     from .__main__ import grade_batch
     import numpy
 
@@ -321,7 +321,7 @@ def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=N
             entry = grade_batch([submission], jobs=jobs or container_cpus(), seed=seed, limits=limits, notebook_conv=notebook_conv,
                                 progress=False, out=out, allow_readable=allow_readable)[KEY]
         else:  # grade_batch refuses a folder without any file; every part then gets run_part's message
-            parts = {part: checks.run_part(submission, part, [], {}, 0, 0) for part in RUBRIC}
+            parts = {part: run.run_part(submission, part, [], {}, 0, 0) for part in RUBRIC}
             entry = {"points": 0.0, "parts": parts, "seed": None}
     data = results_json(entry, problems, numpy.__version__, time.monotonic() - started)
     (results / "results.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -17,31 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from grading import notebook_values as nv
+from grading.cases import PADDING_CASES, PUBLIC_CONV_CASES, PUBLIC_POOL_CASES, with_ties
 
 OUTPUT = Path(__file__).resolve().parent / "public_expected.json"
-
-# (m, H, W, C, pad)
-PADDING_CASES = [(2, 3, 4, 2, 1), (1, 2, 2, 1, 0), (2, 3, 3, 1, 2)]
-
-# (m, H, W, C, kernel_size, stride, ties): ties draws small integers with many zeros, as after a ReLU
-POOL_CASES = [
-    (2, 5, 5, 3, 2, 1, False),  # overlapping windows
-    (2, 6, 4, 2, 2, 2, False),  # H != W, disjoint windows
-    (1, 7, 7, 1, 3, 2, False),  # batch 1, overlapping with stride 2
-    (3, 4, 5, 2, 4, 1, False),  # kernel as tall as the input
-    (2, 8, 6, 2, 3, 3, False),  # stride 3
-    (2, 5, 4, 2, 2, 1, True),   # tied maxima in overlapping windows
-]
-
-# (m, H, W, C_in, C_out, kernel_size, stride, padding)
-CONV_CASES = [
-    (2, 5, 5, 3, 2, 3, 1, 0),  # padding 0, overlapping windows
-    (2, 5, 7, 2, 3, 3, 2, 1),  # H != W, stride 2, padding 1
-    (1, 6, 4, 1, 2, 2, 2, 0),  # batch 1, stride 2 without padding
-    (2, 3, 3, 2, 1, 4, 3, 2),  # stride 3, padding 2, kernel larger than the unpadded input
-    (2, 5, 6, 3, 4, 1, 1, 0),  # 1x1 kernel
-    (1, 7, 5, 2, 2, 3, 3, 2),  # stride 3 with padding
-]
 
 FIRST_SEED = 9300  # case i of a list is drawn with seed FIRST_SEED + 100 * list number + i
 
@@ -49,10 +27,6 @@ FIRST_SEED = 9300  # case i of a list is drawn with seed FIRST_SEED + 100 * list
 def _rng(list_number, index):
     seed = FIRST_SEED + 100 * list_number + index
     return seed, np.random.default_rng(seed)
-
-
-def _ties(shape, rng):
-    return np.maximum(rng.integers(-2, 3, size=shape), 0).astype(float)
 
 
 def build():
@@ -69,9 +43,9 @@ def build():
         X = rng.standard_normal((m, H, W, C))
         data["9.3.a"].append({"seed": seed, "pad": pad, "X": X, "X_pad": zero_padding(X, pad)})
 
-    for index, (m, H, W, C, k, s, ties) in enumerate(POOL_CASES):
+    for index, (m, H, W, C, k, s, ties) in enumerate(PUBLIC_POOL_CASES):
         seed, rng = _rng(2, index)
-        X = _ties((m, H, W, C), rng) if ties else rng.standard_normal((m, H, W, C))
+        X = with_ties(rng, (m, H, W, C)) if ties else rng.standard_normal((m, H, W, C))
         pool = Maxpool2D(kernel_size=k, stride=s)
         Z = pool(X)
         in_gradient = rng.standard_normal(Z.shape)
@@ -79,7 +53,7 @@ def build():
         data["9.3.b"].append({**case, "Z": Z})
         data["9.3.c"].append({**case, "in_gradient": in_gradient, "dX": pool.grad(in_gradient)})
 
-    for index, (m, H, W, C_in, C_out, k, s, p) in enumerate(CONV_CASES):
+    for index, (m, H, W, C_in, C_out, k, s, p) in enumerate(PUBLIC_CONV_CASES):
         seed, rng = _rng(3, index)
         conv = Conv2D(C_in, C_out, kernel_size=k, stride=s, padding=p)
         conv.W = rng.standard_normal((k, k, C_in, C_out))
@@ -94,7 +68,7 @@ def build():
         data["9.3.d"].append({**case, "Z": Z})
         data["9.3.e"].append({**case, "in_gradient": in_gradient, "dX": dX, "dW": dW, "db": db})
 
-    data["notebook"] = _notebook_values(Conv2D, Maxpool2D, zero_padding)
+    data["notebook"] = _notebook_values()
     return data
 
 
@@ -102,29 +76,20 @@ class NotebookMismatch(Exception):
     """The reference does not print what grading/notebook_values.py says the notebook prints."""
 
 
-def _notebook_values(Conv2D, Maxpool2D, zero_padding):
+def _notebook_values():
     """What the notebook prints: the numbers of grading/notebook_values.py, their one copy.
 
     The cells are redone here with the reference (same seeds, same calls), to refuse writing numbers
     the reference does not reproduce, and for the padded image that the 9.3.a check compares, which
     notebook_values.py does not hold.
     """
-    np.random.seed(nv.NUMPY_RANDOM_SEED)
-    image_batch = np.random.randn(*nv.IMAGE_BATCH_SHAPE)
-    padded = zero_padding(image_batch, 2)
+    import layers
 
-    np.random.seed(nv.NUMPY_RANDOM_SEED)
-    X = np.random.randn(*nv.MAXPOOL_X_SHAPE)
-    maxpool2D = Maxpool2D()
-    out = maxpool2D(X)
-    np.random.seed(nv.NUMPY_RANDOM_SEED)
-    dX_pool = maxpool2D.grad(np.random.randn(*out.shape))
-
-    np.random.seed(nv.NUMPY_RANDOM_SEED)
-    conv_layer = Conv2D(in_channels=3, out_channels=8, padding=1, stride=1)
-    np.random.seed(nv.NUMPY_RANDOM_SEED)
-    Z = conv_layer(np.random.randn(*nv.CONV_X_SHAPE))
-    dX, dW, db = conv_layer.grad(Z)
+    _, padded = nv.cell_9_3_a(layers)
+    maxpool2D, out = nv.cell_9_3_b(layers)
+    dX_pool = nv.cell_9_3_c(layers, maxpool2D)
+    conv_layer, Z = nv.cell_9_3_d(layers)
+    dX, dW, db = nv.cell_9_3_e(layers, conv_layer, Z)
 
     computed_and_stored = {
         "IMAGE_BATCH_PADDED_SHAPE": (padded.shape, nv.IMAGE_BATCH_PADDED_SHAPE),

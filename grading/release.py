@@ -34,15 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 STUDENT_TEMPLATES = Path(__file__).resolve().parent / "student"
 PUBLIC_EXPECTED = Path(__file__).resolve().parent / "public_expected.json"
 
-# The function a student writes for each part, by file and qualified name; each holds exactly one region.
-PARTS = {
-    ("layers/utils.py", "zero_padding"): "9.3.a",
-    ("layers/Maxpool2D.py", "Maxpool2D.__call__"): "9.3.b",
-    ("layers/Maxpool2D.py", "Maxpool2D.create_mask"): "9.3.c",
-    ("layers/Maxpool2D.py", "Maxpool2D.grad"): "9.3.c",
-    ("layers/Conv2D.py", "Conv2D.__call__"): "9.3.d",
-    ("layers/Conv2D.py", "Conv2D.grad"): "9.3.e",
-}
+# The function a student writes for each part, by file and qualified name (from the rubric); each holds
+# exactly one region.
+PARTS = {(f"layers/{spec.file}", qualname): part for part, spec in RUBRIC.items() for qualname in spec.functions}
 
 RELEASED_PACKAGES = ("layers", "activations", "losses")
 # requirements.txt is not among them: the repository's also serves instructor-only code (examples/), so
@@ -50,7 +44,7 @@ RELEASED_PACKAGES = ("layers", "activations", "losses")
 RELEASED_FILES = ("model.py",)
 # Repository files released under another name. The release's --part option is the tests' own, so the
 # two cannot drift apart; what only students need sits in grading/student/checks/conftest.py.
-RELEASED_AS = {"tests/conftest.py": "conftest.py", "tests/gradcheck.py": "checks/gradcheck.py"}
+RELEASED_AS = {"tests/conftest.py": "conftest.py", "grading/gradcheck.py": "checks/gradcheck.py"}
 NOTEBOOK = "exercise_9_3.ipynb"
 # Inside a released package but holding an answer.
 INSTRUCTOR_ONLY = {"layers/vectorized.py"}

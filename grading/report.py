@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import student_file_problem
+from .run import student_file_problem
 from .rubric import MAX_POINTS, RUBRIC
 
 

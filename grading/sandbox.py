@@ -55,14 +55,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .release import stub_source
+from .release import INSTRUCTOR_ONLY, stub_source
 from .rubric import STUDENT_FILES
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 NUMPY_DIR = Path(np.__file__).resolve().parent
 PACKAGES = ("layers", "activations", "losses")
-LEFT_OUT = {"vectorized.py", "__pycache__"}
+LEFT_OUT = {Path(path).name for path in INSTRUCTOR_ONLY} | {"__pycache__"}  # never copied into a workspace
 
 FILE_LIMIT = 32 * 2**20       # bytes, per file the child writes (results, output)
 RESULT_ARRAY_LIMIT = 32 * 2**20  # bytes, per array read back

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from gradcheck import assert_close, numerical_gradient
+from grading.gradcheck import assert_close, numerical_gradient
 
 ACTIVATIONS = [ReLU, LeakyReLU, Tanh, Sigmoid, Softmax]
 ELEMENTWISE = [ReLU, LeakyReLU, Tanh, Sigmoid]

@@ -8,8 +8,8 @@ import pytest
 
 import expected_values as ev
 import oracle
-from cases import CONV_CASES, conv_case_id
-from gradcheck import assert_close, numerical_gradient
+from grading.cases import CONV_CASES, conv_case_id
+from grading.gradcheck import assert_close, numerical_gradient
 from layers import Conv2D
 
 forward = pytest.mark.part("9.3.d")

@@ -1,7 +1,7 @@
 """The notebook's printed values have one copy, ``grading/notebook_values.py``: the tests' module and the
 grader's judge both read it, so they cannot drift apart."""
 import expected_values as ev
-from grading import checks
+from grading import cases, judge
 from grading import notebook_values as nv
 
 NAMES = [name for name in vars(nv) if name.isupper()]
@@ -14,14 +14,14 @@ def test_the_tests_read_the_graders_values():
 
 
 def test_the_grader_judges_with_the_same_values():
-    assert checks.NOTEBOOK["9.3.a"][1] == nv.IMAGE_BATCH_PADDED_SHAPE
-    assert checks.NOTEBOOK["9.3.b"][1] == nv.MAXPOOL_OUT_MEAN
-    assert checks.NOTEBOOK["9.3.c"][1] == nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE
-    assert checks.NOTEBOOK["9.3.d"][1] == nv.CONV_Z_MEAN and checks.NOTEBOOK_Z_SHAPE == nv.CONV_Z_SHAPE
-    assert checks.NOTEBOOK["9.3.e"][1] == (nv.CONV_DX_MEAN, nv.CONV_DW_MEAN, nv.CONV_DB_MEAN)
+    assert judge.NOTEBOOK["9.3.a"][1] == nv.IMAGE_BATCH_PADDED_SHAPE
+    assert judge.NOTEBOOK["9.3.b"][1] == nv.MAXPOOL_OUT_MEAN
+    assert judge.NOTEBOOK["9.3.c"][1] == nv.MAXPOOL_GRAD_MEAN_FIRST_EXAMPLE
+    assert judge.NOTEBOOK["9.3.d"][1] == nv.CONV_Z_MEAN and judge.NOTEBOOK_Z_SHAPE == nv.CONV_Z_SHAPE
+    assert judge.NOTEBOOK["9.3.e"][1] == (nv.CONV_DX_MEAN, nv.CONV_DW_MEAN, nv.CONV_DB_MEAN)
 
 
 def test_the_notebook_cells_the_grader_replays_draw_the_notebooks_inputs():
-    X_pool = checks.notebook_cases("9.3.b")[0]["inputs"]["X"]
+    X_pool = cases.notebook_cases("9.3.b")[0]["inputs"]["X"]
     assert X_pool.shape == nv.MAXPOOL_X_SHAPE and ev.notebook_9_3_b()[1].shape == nv.MAXPOOL_OUT_SHAPE
-    assert checks.notebook_cases("9.3.a")[0]["inputs"]["X"].tolist() == ev.notebook_9_3_a()[0].tolist()
+    assert cases.notebook_cases("9.3.a")[0]["inputs"]["X"].tolist() == ev.notebook_9_3_a()[0].tolist()

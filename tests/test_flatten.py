@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from gradcheck import assert_close, numerical_gradient
+from grading.gradcheck import assert_close, numerical_gradient
 from layers import Flatten
 
 

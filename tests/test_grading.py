@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grading import checks, mistakes, report, sandbox
+from grading import cases, judge, mistakes, report, run, sandbox
 from grading.__main__ import Limits, fingerprint, grade_batch, main
-from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 from layers import Conv2D, Maxpool2D
 
 from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build, processes_with
@@ -109,10 +109,10 @@ def test_reference_scores_full_marks_with_the_bonus(full_batch):
 
 def test_reference_is_checked_on_the_notebook_cells_and_fresh_inputs(full_batch):
     seed = full_batch["results"]["reference"]["seed"]
-    plan = checks.make_plan(seed)
-    for part, cases in plan.items():
-        assert cases[0]["id"] == "nb", part
-        assert len(cases) >= 5
+    plan = cases.make_plan(seed)
+    for part, part_cases in plan.items():
+        assert part_cases[0]["id"] == "nb", part
+        assert len(part_cases) >= 5
     feedback = full_batch["results"]["reference"]["parts"]["9.3.e"]["feedback"][0]
     assert f"all {len(plan['9.3.e'])} checks passed" in feedback
 
@@ -358,8 +358,7 @@ def test_the_child_is_isolated_and_limited(tmp_path):
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        cases = checks.make_plan(1, parts=["9.3.a"])["9.3.a"]
-        sandbox.write_job(ws, "9.3.a", cases)
+        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
         probe = json.loads((ws / "probe.json").read_text())
     finally:
@@ -396,7 +395,7 @@ def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
     finally:
         sandbox.remove_workspace(ws)
@@ -424,7 +423,7 @@ def test_the_grader_reads_no_link_and_no_fifo_the_child_left(tmp_path):
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
         assert (ws / "results.npz").is_symlink()
     finally:
@@ -453,7 +452,7 @@ def test_as_root_each_child_runs_as_its_own_uid_in_a_private_workspace(tmp_path)
     ws = sandbox.make_workspace({"utils.py": student})
     try:
         shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", checks.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
         child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
         ids = json.loads((ws / "ids.json").read_text())
         own, top = ws.stat(), ws.parent.stat()
@@ -561,7 +560,7 @@ def test_each_workspace_holds_no_solution_its_part_does_not_need(tmp_path):
     student = copy_reference(tmp_path / "sub")
     for part, spec in RUBRIC.items():
         ws = sandbox.make_workspace({spec.file: student / "layers" / spec.file},
-                                    reference=checks.REFERENCE_SIBLINGS.get(part, ()))
+                                    reference=REFERENCE_SIBLINGS.get(part, ()))
         try:
             for name in STUDENT_FILES:
                 text = (ws / "layers" / name).read_text()
@@ -581,13 +580,13 @@ def test_code_run_for_one_part_cannot_hand_a_solution_to_another(tmp_path):
     runs that copy for 9.3.d and 9.3.e, graded after it here so that the copy is there to run. The
     workspace of 9.3.a holds only a stub to copy; under a containment, not even that copy outlives the part."""
     build(tmp_path, ["hostile_leak"])
-    plan = checks.make_plan(9, notebook_conv=False)
+    plan = cases.make_plan(9, notebook_conv=False)
     shutil.rmtree(HOSTILE_LEAK_DIR, ignore_errors=True)
     try:
         results = {}
         for part in ("9.3.a", "9.3.d", "9.3.e"):
-            expected = checks.run_reference(part, plan[part], 60)["arrays"]
-            results[part] = checks.run_part(tmp_path / "hostile_leak", part, plan[part], expected, 30, 2**30)
+            expected = run.run_reference(part, plan[part], 60)["arrays"]
+            results[part] = run.run_part(tmp_path / "hostile_leak", part, plan[part], expected, 30, 2**30)
             if part == "9.3.a":
                 leaked = (HOSTILE_LEAK_DIR / "Conv2D.py").read_text() if HOSTILE_LEAK_DIR.exists() else None
     finally:
@@ -643,7 +642,7 @@ def test_the_permission_audit_covers_the_whole_repository():
         if any(not os.stat(parent).st_mode & 0o001 for parent in top.parents):
             pytest.skip(f"the temporary directory {tempfile.gettempdir()} is closed to other users")
         repo = top / "repo"
-        for relative in ("layers/Conv2D.py", "grading/checks.py", "tests/submissions/corpus.py",
+        for relative in ("layers/Conv2D.py", "grading/mistakes.py", "tests/submissions/corpus.py",
                          "layers/__pycache__/Conv2D.cpython-311.pyc", "README.md"):
             (repo / relative).parent.mkdir(parents=True, exist_ok=True)
             (repo / relative).write_text("solution")
@@ -652,7 +651,7 @@ def test_the_permission_audit_covers_the_whole_repository():
             if folder.is_dir():
                 folder.chmod(0o755)
         assert sandbox.readable_files(repo) == []
-        for relative in ("grading/checks.py", "layers/__pycache__/Conv2D.cpython-311.pyc", "README.md"):
+        for relative in ("grading/mistakes.py", "layers/__pycache__/Conv2D.cpython-311.pyc", "README.md"):
             (repo / relative).chmod(0o604)
             assert sandbox.readable_files(repo) == [repo / relative]
             (repo / relative).chmod(0o600)
@@ -703,7 +702,7 @@ def test_a_function_too_deep_to_normalise_costs_its_diff_only():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_mistake_variants_switched_off_are_the_reference(seed):
     """The diagnoses' trusted variants must start from exactly the reference's behaviour."""
-    plan = checks.make_plan(seed, notebook_conv=False)
+    plan = cases.make_plan(seed, notebook_conv=False)
     for case in plan["9.3.e"][1:]:
         prm, inp = case["params"], case["inputs"]
         layer = Conv2D(prm["in_channels"], prm["out_channels"], prm["kernel_size"], prm["stride"], prm["padding"])
@@ -729,7 +728,7 @@ def test_the_mistake_variants_switched_off_are_the_reference(seed):
 
 
 def test_random_cases_cover_what_wrong_solutions_get_wrong():
-    plan = checks.make_plan(123)
+    plan = cases.make_plan(123)
     conv = [c["params"] for c in plan["9.3.e"]]
     assert {p["padding"] for p in conv} >= {0, 1, 2} and max(p["stride"] for p in conv) > 1
     assert any(c["inputs"]["X"].shape[0] == 1 for c in plan["9.3.d"])
@@ -739,7 +738,7 @@ def test_random_cases_cover_what_wrong_solutions_get_wrong():
     assert any("tied" in c["label"] for c in pool)
     windows = [c["inputs"]["window"] for c in plan["9.3.c"] if c["op"] == "pool_mask"]
     assert any((w == w.max()).sum() > 1 for w in windows)
-    assert checks.make_plan(5)["9.3.d"][1]["inputs"]["X"].tolist() != checks.make_plan(6)["9.3.d"][1]["inputs"]["X"].tolist()
+    assert cases.make_plan(5)["9.3.d"][1]["inputs"]["X"].tolist() != cases.make_plan(6)["9.3.d"][1]["inputs"]["X"].tolist()
 
 
 def test_diff_ignores_layout_and_shows_changed_lines(tmp_path):
@@ -756,13 +755,13 @@ def test_diff_ignores_layout_and_shows_changed_lines(tmp_path):
 
 
 def test_judge_names_the_first_mismatch():
-    case = checks.make_plan(3, notebook_conv=False)["9.3.d"][1]
+    case = cases.make_plan(3, notebook_conv=False)["9.3.d"][1]
     prm, inp = case["params"], case["inputs"]
     Z = mistakes.conv_forward_variant(inp["X"], inp["W"], inp["b"], prm["stride"], prm["padding"])
     wrong = Z.copy()
     wrong[0, 1, 0, 0] += 1
     got = {"Z": wrong, **{f"{k}_after": v for k, v in inp.items()}}
-    ok, message, found = checks.judge_case("9.3.d", case, {"Z": Z}, got)
+    ok, message, found = judge.judge_case("9.3.d", case, {"Z": Z}, got)
     assert not ok and "Z differs at index (0, 1, 0, 0)" in message and f"stride={prm['stride']}" in message
     assert found == []
 

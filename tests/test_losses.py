@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gradcheck import assert_close, numerical_gradient
+from grading.gradcheck import assert_close, numerical_gradient
 from losses import CrossEntropy, MSELoss
 
 

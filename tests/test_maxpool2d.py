@@ -8,8 +8,8 @@ import pytest
 
 import expected_values as ev
 import oracle
-from cases import POOL_CASES, pool_case_id, with_ties
-from gradcheck import assert_close, numerical_gradient
+from grading.cases import POOL_CASES, pool_case_id, with_ties
+from grading.gradcheck import assert_close, numerical_gradient
 from layers import Maxpool2D
 
 forward = pytest.mark.part("9.3.b")
@@ -77,7 +77,7 @@ def test_defaults_are_kernel_2_stride_1():
 def test_forward_matches_oracle(case, ties):
     m, H, W, C, k, s = case
     rng = np.random.default_rng(10)
-    X = with_ties((m, H, W, C), rng) if ties else rng.standard_normal((m, H, W, C))
+    X = with_ties(rng, (m, H, W, C)) if ties else rng.standard_normal((m, H, W, C))
     Z = Maxpool2D(kernel_size=k, stride=s)(X)
     assert Z.shape == (m, (H - k) // s + 1, (W - k) // s + 1, C)
     np.testing.assert_array_equal(Z, oracle.maxpool_forward(X, k, s))
@@ -198,7 +198,7 @@ def test_grad_with_ties_conserves_the_gradients_total(case):
     m, H, W, C, k, s = case
     rng = np.random.default_rng(20)
     pool = Maxpool2D(kernel_size=k, stride=s)
-    Z = pool(with_ties((m, H, W, C), rng))
+    Z = pool(with_ties(rng, (m, H, W, C)))
     G = rng.standard_normal(Z.shape)
     np.testing.assert_allclose(pool.grad(G).sum(axis=(1, 2)), G.sum(axis=(1, 2)), rtol=1e-12, atol=1e-12)
 
@@ -226,7 +226,7 @@ def test_grad_matches_central_differences(m, H, W, C, k, s):
 def test_grad_matches_oracle(case, ties):
     m, H, W, C, k, s = case
     rng = np.random.default_rng(40)
-    X = with_ties((m, H, W, C), rng) if ties else rng.standard_normal((m, H, W, C))
+    X = with_ties(rng, (m, H, W, C)) if ties else rng.standard_normal((m, H, W, C))
     pool = Maxpool2D(kernel_size=k, stride=s)
     G = rng.standard_normal(pool(X).shape)
     dX = pool.grad(G)
@@ -248,7 +248,7 @@ def test_grad_uses_the_last_forward_call():
 @backward
 def test_grad_leaves_its_inputs_unchanged():
     rng = np.random.default_rng(51)
-    X = with_ties((2, 5, 5, 2), rng)
+    X = with_ties(rng, (2, 5, 5, 2))
     X_before = X.copy()
     pool = Maxpool2D(kernel_size=2, stride=1)
     G = rng.standard_normal(pool(X).shape)

@@ -7,7 +7,7 @@ grades the corpus; that every row has such a bug, by ``tests/submissions/test_co
 import numpy as np
 import pytest
 
-from grading import checks, mistakes
+from grading import cases, judge, mistakes
 from grading.mistakes import ASSIGN, PAD_IGNORED, PAD_NEG, SHARED_MAP, STRIDE_IGNORED
 from grading.release import solution_lines
 from grading.rubric import STUDENT_FILES
@@ -50,8 +50,8 @@ def test_the_shared_map_with_assignment_is_named_by_both_its_mistakes():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_every_switch_changes_what_its_ops_return(seed):
     """A switch that changed nothing for an op it is listed with could never name a mistake there."""
-    plan = checks.make_plan(seed, notebook_conv=False)
-    cases = [case for cases in plan.values() for case in cases if case["id"] != "nb"]
+    plan = cases.make_plan(seed, notebook_conv=False)
+    drawn = [case for part_cases in plan.values() for case in part_cases if case["id"] != "nb"]
     for row in mistakes.CATALOGUE:
         for op in row.ops:
             def changes(case):
@@ -59,7 +59,7 @@ def test_every_switch_changes_what_its_ops_return(seed):
                 right = mistakes.VARIANTS[op](case)
                 return variant is not None and any(
                     variant[n].shape != right[n].shape or not np.allclose(variant[n], right[n]) for n in right)
-            assert any(changes(case) for case in cases if case["op"] == op), (row.name, op)
+            assert any(changes(case) for case in drawn if case["op"] == op), (row.name, op)
 
 
 # --- shapes --------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_pooling_shapes_name_the_stride_and_never_the_padding():
 def test_the_judge_names_a_shape_and_still_reports_it():
     case = conv_case(7, 6, 3, 2, 1)
     got = {"Z": np.zeros((2, 7, 6, 3)), **{f"{name}_after": value for name, value in case["inputs"].items()}}
-    ok, message, found = checks.judge_case("9.3.d", case, {"Z": np.zeros((2, 4, 3, 3))}, got)
+    ok, message, found = judge.judge_case("9.3.d", case, {"Z": np.zeros((2, 4, 3, 3))}, got)
     assert not ok and "Z has shape (2, 7, 6, 3), expected (2, 4, 3, 3)" in message
     assert found == [STRIDE_IGNORED]
 
@@ -111,7 +111,7 @@ RAISED_ON_ALL = "your code raised on every check with {} and on no other"
 FAILED_ON_ALL = "your code failed every check with {} and no other, raising on {} of them"
 
 
-@pytest.mark.parametrize("cases, raised, failed, named", [
+@pytest.mark.parametrize("part_cases, raised, failed, named", [
     (padded(0, 1, 0, 2), ["c0", "c2"], ["c0", "c2"], [(PAD_NEG, RAISED_ON_ALL.format("padding 0"))]),
     (padded(0, 1, 0, 2), ["c0", "c2"], ["c0", "c1", "c2", "c3"], [(PAD_NEG, RAISED_ON_ALL.format("padding 0"))]),
     (padded(0, 1, 0, 2), ["c1", "c3"], ["c1", "c3"], [(PAD_IGNORED, RAISED_ON_ALL.format("padding > 0"))]),
@@ -126,25 +126,25 @@ FAILED_ON_ALL = "your code failed every check with {} and no other, raising on {
     (padded(0, 2, 1, key="pad"), ["c1", "c2"], ["c1", "c2"], []),  # padding ignored is Conv2D's windows only
     ([{"id": "c0", "params": {"kernel_size": 2, "stride": 1}}, {"id": "c1", "params": {}}], ["c0"], ["c0"], []),
 ])
-def test_a_part_that_raises_on_exactly_the_cases_of_a_mistake_is_named(cases, raised, failed, named):
-    assert mistakes.raise_diagnoses(cases, raised, failed) == named
+def test_a_part_that_raises_on_exactly_the_cases_of_a_mistake_is_named(part_cases, raised, failed, named):
+    assert mistakes.raise_diagnoses(part_cases, raised, failed) == named
 
 
 def test_the_feedback_says_which_cases_raised_and_gives_the_hint():
     right = mistakes.VARIANTS["conv_grad"]  # no switch on: the reference (test_grading.py shows it)
-    cases = [case for case in checks.make_plan(4, parts=["9.3.e"], notebook_conv=False)["9.3.e"]]
-    assert {case["params"]["padding"] for case in cases} >= {0, 1}
+    drawn = cases.make_plan(4, parts=["9.3.e"], notebook_conv=False)["9.3.e"]
+    assert {case["params"]["padding"] for case in drawn} >= {0, 1}
     arrays = {}
-    for case in cases:
+    for case in drawn:
         arrays.update({f"{case['id']}.{name}_after": value for name, value in case["inputs"].items()})
         if case["params"]["padding"] == 0:
             arrays[f"{case['id']}.error"] = np.frombuffer(b"ValueError: could not broadcast", dtype=np.uint8)
         else:
             arrays.update({f"{case['id']}.{name}": value for name, value in right(case).items()})
     expected = {key: value for key, value in arrays.items() if not key.endswith(".error")}
-    expected.update({f"{case['id']}.{name}": value for case in cases for name, value in right(case).items()})
+    expected.update({f"{case['id']}.{name}": value for case in drawn for name, value in right(case).items()})
     child = ChildResult(arrays, "ok", 0.1, "", None, None)
-    points, feedback, diagnoses = checks.judge_part("9.3.e", cases, expected, child)
+    points, feedback, diagnoses = judge.judge_part("9.3.e", drawn, expected, child)
     assert points == 0 and diagnoses == [PAD_NEG]
     assert feedback[-1] == (f"likely mistake: {PAD_NEG} ({RAISED_ON_ALL.format('padding 0')}) — "
                             f"{mistakes.BY_NAME[PAD_NEG].hint}")

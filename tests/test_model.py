@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from activations import ReLU, Softmax, Tanh
-from gradcheck import assert_close, numerical_gradient
+from grading.gradcheck import assert_close, numerical_gradient
 from layers import Conv2D, Dropout, Flatten, L2regularization, Linear, Maxpool2D
 from losses import CrossEntropy, MSELoss
 from model import Model

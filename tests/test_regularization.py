@@ -3,7 +3,7 @@ asserted against central differences; untouched inputs and errors."""
 import numpy as np
 import pytest
 
-from gradcheck import assert_close, numerical_gradient
+from grading.gradcheck import assert_close, numerical_gradient
 from layers import L2regularization
 
 

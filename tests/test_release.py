@@ -21,24 +21,19 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from grading import make_expected
-from grading.release import ReleaseError, find_regions, main, make_release
+from grading import rubric
+from grading.release import ANSWER_FILES, PARTS as REGIONS, ReleaseError, find_regions, main, make_release
 from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-STUDENT_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
-PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
-STUBS = {
-    "layers/utils.py": [("9.3.a", "zero_padding")],
-    "layers/Maxpool2D.py": [("9.3.b", "Maxpool2D.__call__"), ("9.3.c", "Maxpool2D.create_mask"),
-                            ("9.3.c", "Maxpool2D.grad")],
-    "layers/Conv2D.py": [("9.3.d", "Conv2D.__call__"), ("9.3.e", "Conv2D.grad")],
-}
+STUDENT_FILES = tuple(f"layers/{name}" for name in rubric.STUDENT_FILES)
+PARTS = tuple(RUBRIC)
+STUBS = {relpath: [(part, qualname) for (file, qualname), part in REGIONS.items() if file == relpath]
+         for relpath in STUDENT_FILES}
 # The backward parts' gradient checks run the student's forward pass too.
 NEEDS = {"9.3.a": {"9.3.a"}, "9.3.b": {"9.3.b"}, "9.3.c": {"9.3.c", "9.3.b"}, "9.3.d": {"9.3.d"},
          "9.3.e": {"9.3.e", "9.3.d"}}
-# Instructor-only files whose code must not reach students, if they exist.
-ANSWER_FILES = ("layers/vectorized.py", "tests/oracle.py")
 # Child processes must not write caches into the folders they check, nor see the repository.
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONDONTWRITEBYTECODE": "1"}
 
@@ -138,7 +133,7 @@ def test_release_holds_the_student_package_and_nothing_instructor_only(release):
     # one --part option and one central-difference helper for the tests and the public checks,
     # not two copies that drift apart
     assert (release / "conftest.py").read_bytes() == (REPO / "tests" / "conftest.py").read_bytes()
-    assert (release / "checks" / "gradcheck.py").read_bytes() == (REPO / "tests" / "gradcheck.py").read_bytes()
+    assert (release / "checks" / "gradcheck.py").read_bytes() == (REPO / "grading" / "gradcheck.py").read_bytes()
 
 
 def requirements(text):
@@ -334,6 +329,16 @@ def test_public_checks_fail_on_the_release_with_the_not_implemented_message(rele
     one_part = summary(run_checks(folder, "--part", "9.3.c"))
     assert one_part and all(test.startswith("checks/test_9_3_c_") for test in one_part), sorted(one_part)
     assert set(one_part) == {test for test in outcomes if test.startswith("checks/test_9_3_c_")}
+    no_part = run_checks(folder, "--part", "9.3.z")
+    assert no_part.returncode == 4 and f"the parts are {', '.join(PARTS)}" in no_part.stderr, no_part.stderr
+
+
+def test_the_parts_tagged_in_the_tests_and_the_self_checks_are_the_rubrics():
+    """--part learns the parts from the markers: a marker that is no part of the rubric would make one up."""
+    for folder in (REPO / "tests", REPO / "grading" / "student" / "checks"):
+        tagged = {part for path in folder.rglob("test_*.py")
+                  for part in re.findall(r"""mark\.part\(["']([^"']+)["']\)""", path.read_text())}
+        assert tagged == set(RUBRIC), folder
 
 
 def test_public_checks_pass_on_the_reference(release, tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 import expected_values as ev
 import oracle
-from cases import CONV_CASES, conv_case_id
+from grading.cases import CONV_CASES, conv_case_id
 from layers import zero_padding
 
 pytestmark = pytest.mark.part("9.3.a")

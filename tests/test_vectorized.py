@@ -9,8 +9,8 @@ import pytest
 
 import layers
 from activations import ReLU, Softmax
-from cases import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, with_ties
-from gradcheck import assert_close
+from grading.cases import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, with_ties
+from grading.gradcheck import assert_close
 from layers import vectorized
 from losses import CrossEntropy
 from model import Model
@@ -185,7 +185,7 @@ def test_conv_rejects_bad_hyperparameters_with_the_loop_layers_error(kwargs):
 
 def pool_input(case, ties, rng):
     m, H, W, C, _, _ = case
-    return with_ties((m, H, W, C), rng) if ties else rng.standard_normal((m, H, W, C))
+    return with_ties(rng, (m, H, W, C)) if ties else rng.standard_normal((m, H, W, C))
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["random", "ties"])
@@ -224,7 +224,7 @@ def test_pool_int_input_gives_the_loops_float64_results():
 def test_pool_changes_none_of_its_inputs_and_grad_uses_its_own_copy():
     loops, fast = layers.Maxpool2D(2, 1), vectorized.Maxpool2D(2, 1)
     rng = np.random.default_rng(12)
-    X = with_ties((2, 5, 5, 3), rng)
+    X = with_ties(rng, (2, 5, 5, 3))
     G = rng.standard_normal(loops(X).shape)
     expected = loops.grad(G)
     before = [X.copy(), G.copy()]
@@ -241,7 +241,7 @@ def test_pool_changes_none_of_its_inputs_and_grad_uses_its_own_copy():
 def test_pool_grad_follows_a_cache_set_directly(forward_first):
     loops, fast = layers.Maxpool2D(2, 1), vectorized.Maxpool2D(2, 1)
     rng = np.random.default_rng(19)
-    X = with_ties((2, 5, 4, 2), rng)
+    X = with_ties(rng, (2, 5, 4, 2))
     G = rng.standard_normal(loops(X).shape)
     if forward_first:
         fast(rng.standard_normal(X.shape))

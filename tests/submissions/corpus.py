@@ -38,15 +38,16 @@ from pathlib import Path
 
 from grading import mistakes
 from grading.notebook_values import CONV_Z_MEAN
+from grading.release import BEGIN, ReleaseError, find_regions
+from grading.rubric import RUBRIC, STUDENT_FILES
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]  # tests/submissions/corpus.py -> the repository root
 FILES = HERE / "files"
-GRADED_FILES = ("layers/utils.py", "layers/Maxpool2D.py", "layers/Conv2D.py")
-PARTS = ("9.3.a", "9.3.b", "9.3.c", "9.3.d", "9.3.e")
+GRADED_FILES = tuple(f"layers/{name}" for name in STUDENT_FILES)
+PARTS = tuple(RUBRIC)
 KINDS = ("bug", "correct", "hostile", "attack")
 DIAGNOSES = mistakes.NAMES  # what the grader can name: the catalogue's rows
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
 
 # 9.3.d's printed mean, from the one copy of the notebook's values. test_corpus.py checks it against the
@@ -139,25 +140,18 @@ class Region:
 
 
 def _solution_region(source, scope, file):
-    """Character span of the one student region inside the function ``scope`` of ``source``."""
-    node = _find_function(ast.parse(source), scope)
-    if node is None:
-        raise MutationError(f"{file}: no function {scope} — the reference changed; update the corpus")
+    """Character span of the student region of the function ``scope`` in ``source``: from the end of its
+    BEGIN marker to the start of its END marker (found as the release finds them)."""
+    try:
+        regions = [region for region in find_regions(source, file) if region["qualname"] == scope]
+    except ReleaseError as error:
+        raise MutationError(f"{file}: {error}") from None
+    if not regions:
+        raise MutationError(f"{file}: no function {scope} with a solution region — the reference changed; "
+                            "update the corpus")
     lines = source.splitlines(keepends=True)
-    first = sum(len(line) for line in lines[: node.lineno - 1])
-    last = sum(len(line) for line in lines[: node.end_lineno])
-    body = source[first:last]
-    if body.count(BEGIN) != 1 or body.count(END) != 1 or body.index(BEGIN) > body.index(END):
-        raise MutationError(f"{file} {scope}: expected exactly one {BEGIN} ... {END} region")
-    return first + body.index(BEGIN) + len(BEGIN), first + body.index(END)
-
-
-def _find_function(tree, scope):
-    *classes, name = scope.split(".")
-    body = tree.body
-    for class_name in classes:
-        body = next((n.body for n in body if isinstance(n, ast.ClassDef) and n.name == class_name), [])
-    return next((n for n in body if isinstance(n, ast.FunctionDef) and n.name == name), None)
+    begin, end = (sum(len(line) for line in lines[:regions[0][key] - 1]) for key in ("begin", "end"))
+    return begin + lines[regions[0]["begin"] - 1].index(BEGIN) + len(BEGIN), end + len(regions[0]["indent"])
 
 
 @dataclass

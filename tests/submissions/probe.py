@@ -18,9 +18,9 @@ import numpy as np
 
 
 def main(out_path, tests_dir, notebook_conv):
-    sys.path.append(tests_dir)  # appended: the working directory's `layers` must win
+    sys.path.append(os.path.dirname(tests_dir))  # appended: the working directory's `layers` must win
     import layers
-    from cases import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, with_ties
+    from grading.cases import CONV_CASES, POOL_CASES, conv_case_id, pool_case_id, with_ties
 
     here = os.path.realpath(os.getcwd())
     if not os.path.realpath(layers.__file__).startswith(here + os.sep):
@@ -56,7 +56,7 @@ def main(out_path, tests_dir, notebook_conv):
     for seed, case in enumerate(POOL_CASES):
         m, H, W, C, k, s = case
         rng = np.random.default_rng(100 + seed)
-        for kind, X in (("randn", rng.standard_normal((m, H, W, C))), ("ties", with_ties((m, H, W, C), rng))):
+        for kind, X in (("randn", rng.standard_normal((m, H, W, C))), ("ties", with_ties(rng, (m, H, W, C)))):
             G = rng.standard_normal((m, (H - k) // s + 1, (W - k) // s + 1, C))
             key = f"{pool_case_id(case)} {kind}"
             pool = layers.Maxpool2D(kernel_size=k, stride=s)

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import (EXPECTED, assert_close, assert_unchanged, case_id, cases, forward_for_grad,
                      skip_unless_forward_is_right)
-from gradcheck import numerical_gradient  # tests/gradcheck.py, released beside these checks
+from gradcheck import numerical_gradient  # grading/gradcheck.py, released beside these checks
 from layers import Maxpool2D
 
 pytestmark = pytest.mark.part("9.3.c")
