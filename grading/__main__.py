@@ -13,15 +13,19 @@ JSON only when its files, the ``--quick`` flag and the fingerprint of the rubric
 (``fingerprint``) are all those of the current run, unless ``--redo``.
 """
 import argparse
+import contextlib
+import errno
 import hashlib
 import importlib
 import os
 import secrets
+import stat
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -51,8 +55,8 @@ class Limits:
 
 
 def check_submissions(paths):
-    """Resolve the SUBMISSION arguments or raise UsageError saying what is wrong with them. A folder that
-    ``refusal`` refuses is kept: it is reported as refused, and the rest of the batch is graded."""
+    """Resolve the SUBMISSION arguments or raise UsageError saying what is wrong with them: each must be a
+    folder, and their names, the keys of the reports, distinct. What a folder holds is ``take``'s."""
     found, names = [], {}
     for raw in paths:
         path = Path(raw)
@@ -60,11 +64,6 @@ def check_submissions(paths):
             raise UsageError(f"submission {raw!r} does not exist")
         if not path.is_dir():
             raise UsageError(f"submission {raw!r} is not a folder (expected a folder holding layers/)")
-        layers = path / "layers"
-        if not refusal(path) and (not layers.is_dir() or not any((layers / name).is_file() for name in STUDENT_FILES)):
-            loose = [name for name in STUDENT_FILES if (path / name).is_file()]
-            hint = f" (it holds {', '.join(loose)} directly: move them into {raw}/layers/)" if loose else ""
-            raise UsageError(f"submission {raw!r} has none of layers/{', layers/'.join(STUDENT_FILES)}{hint}")
         name = key(path)
         if name in names:
             raise UsageError(f"two submissions are named {name!r} ({names[name]} and {raw}): results are keyed by folder name")
@@ -78,22 +77,40 @@ def key(submission):
     return Path(os.path.abspath(submission)).name
 
 
-def refusal(submission):
-    """Why ``submission`` is refused whole, or None: a symbolic link on the way to a graded file (the
-    folder, ``layers/``, the file) would have the grader read something that is not the submission's,
-    another student's folder or the reference, say."""
-    submission = Path(submission)
-    if submission.is_symlink():
-        return "the submission folder is a symbolic link"
-    if (submission / "layers").is_symlink():
-        return "layers/ is a symbolic link"
-    inside = os.path.realpath(submission)
-    for name in STUDENT_FILES:
-        path = submission / "layers" / name
-        if path.is_symlink():
-            return f"layers/{name} is a symbolic link"
-        if os.path.lexists(path) and os.path.commonpath([inside, os.path.realpath(path)]) != inside:
-            return f"layers/{name} lies outside the submission"
+def take(submission, into):
+    """Copy the graded files of ``submission`` into ``into``/layers; return why the submission is refused
+    whole, or None.
+
+    Each step opens the next name relative to the last without following a link (the folder, ``layers/``,
+    each file): a link would have the grader read what is not the submission's, the reference or another
+    student's folder, and the batch grades these copies, so a folder changed while it runs changes
+    nothing. A name that is not a regular file is left out (graded as missing); a file larger than the
+    limit is copied one byte past it, to be reported as too large."""
+    (Path(into) / "layers").mkdir(parents=True)
+    no_follow = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    with contextlib.ExitStack() as opened:
+        folders = []
+        for name, what in ((submission, "the submission folder"), ("layers", "layers/")):
+            try:  # not O_DIRECTORY: with it, a link gives ENOTDIR, indistinguishable from a file
+                fd = os.open(name, no_follow, dir_fd=folders[-1] if folders else None)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"{what} is a symbolic link"
+                return None  # no layers/ folder: every file is missing
+            opened.callback(os.close, fd)
+            if not stat.S_ISDIR(os.fstat(fd).st_mode):
+                return None
+            folders.append(fd)
+        for name in STUDENT_FILES:
+            try:
+                fd = os.open(name, no_follow, dir_fd=folders[-1])
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"layers/{name} is a symbolic link"
+                continue
+            with os.fdopen(fd, "rb") as source:
+                if stat.S_ISREG(os.fstat(source.fileno()).st_mode):
+                    (Path(into) / "layers" / name).write_bytes(source.read(run.MAX_FILE_BYTES + 1))
     return None
 
 
@@ -101,7 +118,7 @@ def file_hashes(submission):
     hashes = {}
     for name in STUDENT_FILES:
         path = Path(submission) / "layers" / name
-        # None sends the part to run_part's own message, without reading a link's target or a huge file
+        # None sends the part to run_part's own message (missing, too large)
         hashes[name] = None if run.student_file_problem(path) else hashlib.sha256(path.read_bytes()).hexdigest()
     return hashes
 
@@ -141,6 +158,8 @@ def choose_isolation(allow_readable, submissions):
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
     os.environ["GRADING_ISOLATION"] = mode
+    if sandbox.is_root() and mode != "none":
+        sandbox.sweep_child_uids()
     if mode == "none":
         print(f"WARNING: isolation {sandbox.describe(mode)}", file=sys.stderr)
     if mode == "uid":
@@ -162,29 +181,39 @@ def _pool(jobs):
     return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"))
 
 
-BROKEN = object()
+class Broken:
+    """What a task gave instead of its result: its worker died, or the grader failed while running it."""
+
+    def __init__(self, why):
+        self.why = why
 
 
 def run_tasks(tasks, jobs, on_result):
     """Run ``tasks`` ({key: (function, args)}) in a process pool, calling ``on_result(key, result)`` as
     each finishes. A child could kill the worker that waits for it (same user); the pool then breaks,
-    and what is left runs again one task per pool, so the culprit alone gets ``BROKEN``."""
+    and what is left runs again one task per pool, so the culprit alone gets a ``Broken``. A task that
+    raises gets one too: a failure of the grader's costs that task, not the batch."""
     remaining, solo = dict(tasks), False
     while remaining:
-        batch = list(remaining.items())[:1] if solo else list(remaining.items())
-        with _pool(1 if solo else min(jobs, len(batch))) as pool:
-            futures = {pool.submit(function, *args): key for key, (function, args) in batch}
+        pending = list(remaining.items())[:1] if solo else list(remaining.items())
+        with _pool(1 if solo else min(jobs, len(pending))) as pool:
+            futures = {pool.submit(function, *args): key for key, (function, args) in pending}
             try:
                 for future in as_completed(futures):
                     key = futures[future]
-                    result = future.result()
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - reported with the task's result
+                        result = Broken(f"the grader failed ({type(exc).__name__}: {str(exc)[:200]})")
                     del remaining[key]
                     on_result(key, result)
             except BrokenProcessPool:
                 if solo:
-                    key = batch[0][0]
+                    key = pending[0][0]
                     del remaining[key]
-                    on_result(key, BROKEN)
+                    on_result(key, Broken("the grader's worker process died while your code ran (was it killed?)"))
                 solo = True
 
 
@@ -193,8 +222,8 @@ def reference_run(plan, jobs):
     outcomes = {}
     tasks = {part: (run.run_reference, (part, part_cases, REFERENCE_TIMEOUT)) for part, part_cases in plan.items()}
     run_tasks(tasks, jobs, outcomes.__setitem__)
-    failed = [f"{part}: the grading worker died" if outcome is BROKEN else outcome["problem"]
-              for part, outcome in outcomes.items() if outcome is BROKEN or outcome["problem"]]
+    failed = [f"{part}: {outcome.why}" if isinstance(outcome, Broken) else outcome["problem"]
+              for part, outcome in outcomes.items() if isinstance(outcome, Broken) or outcome["problem"]]
     if failed:
         raise GradingError("the reference failed in the sandbox: " + "; ".join(failed))
     expected = {part: outcome["arrays"] for part, outcome in outcomes.items()}
@@ -206,11 +235,28 @@ def reference_run(plan, jobs):
 
 @dataclass
 class Batch:
-    """What every verdict of one batch shares, stored with each submission's entry."""
+    """One run of the grader: what every verdict shares (stored with each entry) and how it runs."""
     seed: int
     quick: bool           # graded without the notebook's Conv2D cells: not for marks
     fingerprint: str
     isolation: str
+    limits: Limits
+    jobs: int
+    progress: bool
+    json_path: Path | None
+    results: dict         # name -> entry, the previous run's included
+    copies: dict = field(default_factory=dict)  # name -> the grader's own copy of the submission (``take``)
+    hashes: dict = field(default_factory=dict)  # name -> {file: sha256, or None when it cannot be graded}
+
+    def fields(self):
+        return {"seed": self.seed, "quick": self.quick, "fingerprint": self.fingerprint,
+                "isolation": self.isolation, "numpy": np.__version__}
+
+    def store(self, name, entry):
+        """Keep ``entry`` and write every result so far to ``--json``: an interrupted batch resumes."""
+        self.results[name] = {**entry, **self.fields()}
+        if self.json_path:
+            report.write_json(self.json_path, self.results)
 
 
 def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=False, seed=None,
@@ -221,107 +267,111 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
     (``exposed_solutions``): the children run as other users. ``allow_readable`` grades anyway, with a
     warning on stderr."""
     submissions = check_submissions(submissions)
-    limits = limits or Limits()
     out = out or sys.stdout
     try:
         previous = report.read_json(json_path) if json_path else {}
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     mode = choose_isolation(allow_readable, submissions)
-    results = dict(previous)
     batch = Batch(seed=secrets.randbits(32) if seed is None else seed, quick=not notebook_conv,
-              fingerprint=fingerprint(), isolation=mode)
-    refused = {key(path): refusal(path) for path in submissions}
-    hashes = {key(path): None if refused[key(path)] else file_hashes(path) for path in submissions}
+                  fingerprint=fingerprint(), isolation=mode, limits=limits or Limits(),
+                  jobs=jobs or os.cpu_count() or 1, progress=progress, json_path=json_path, results=dict(previous))
+    copies = Path(tempfile.mkdtemp(prefix="grading-batch-"))  # 0o700: the grader's alone
+    try:
+        refused = {}
+        for number, path in enumerate(submissions):
+            name = key(path)
+            batch.copies[name] = copies / str(number)
+            refused[name] = take(path, batch.copies[name])
+            batch.hashes[name] = None if refused[name] else file_hashes(batch.copies[name])
+            if batch.hashes[name] and not any(batch.hashes[name].values()):
+                loose = [file for file in STUDENT_FILES if (path / file).is_file()]
+                hint = f" (it holds {', '.join(loose)} directly: move them into {path}/layers/)" if loose else ""
+                print(f"WARNING: submission {path} holds none of layers/{', layers/'.join(STUDENT_FILES)}: "
+                      f"graded as missing{hint}", file=sys.stderr)
 
-    def up_to_date(name):
-        entry = previous.get(name)
-        return (entry is not None and entry.get("files") == hashes[name] and entry.get("quick") == batch.quick
-                and entry.get("fingerprint") == batch.fingerprint)
+        def up_to_date(name):
+            entry = previous.get(name)
+            return (entry is not None and entry.get("files") == batch.hashes[name]
+                    and entry.get("quick") == batch.quick and entry.get("fingerprint") == batch.fingerprint)
 
-    todo = [path for path in submissions if redo or not up_to_date(key(path))]
-    skipped = len(submissions) - len(todo)
-    if skipped:
-        print(f"{skipped} submission(s) already graded in {json_path}: skipped (--redo grades them again)", file=out)
-    for path in [path for path in todo if refused[key(path)]]:
-        todo.remove(path)
-        results[key(path)] = refused_entry(refused[key(path)], batch)
-        if json_path:
-            report.write_json(json_path, results)
-    if todo:
-        _grade(todo, hashes, results, json_path, jobs or os.cpu_count() or 1, limits, batch, progress)
-    graded = {key(path): results[key(path)] for path in submissions}
+        todo = [key(path) for path in submissions if redo or not up_to_date(key(path))]
+        if len(todo) < len(submissions):
+            print(f"{len(submissions) - len(todo)} submission(s) already graded in {json_path}: skipped (--redo "
+                  "grades them again)", file=out)
+        for name in [name for name in todo if refused[name]]:
+            todo.remove(name)
+            batch.store(name, refused_entry(refused[name]))
+        if todo:
+            _grade(batch, todo)
+    finally:
+        sandbox.remove_tree(copies)
+    graded = {key(path): batch.results[key(path)] for path in submissions}
     if csv_path:
         report.write_csv(csv_path, graded)
     print(report.table(graded, seed=batch.seed if todo else None, isolation=sandbox.describe(mode)), file=out)
     return graded
 
 
-def refused_entry(reason, batch):
+def refused_entry(reason):
     parts = {part: {"points": 0.0, "max": spec.points, "title": spec.title, "diagnoses": [], "seconds": 0.0,
                     "status": "refused", "feedback": [f"submission refused: {reason}; hand in the files themselves"]}
              for part, spec in RUBRIC.items()}
-    return {"points": 0.0, "max": MAX_POINTS, "bonus": 0.0, "refused": reason, "parts": parts, **_batch_fields(batch),
-            "files": None, "diff": {}}
+    return {"points": 0.0, "max": MAX_POINTS, "bonus": 0.0, "refused": reason, "parts": parts, "files": None,
+            "diff": {}}
 
 
-def _batch_fields(batch):
-    return {"seed": batch.seed, "quick": batch.quick, "fingerprint": batch.fingerprint, "isolation": batch.isolation,
-            "numpy": np.__version__}
-
-
-def _grade(todo, hashes, results, json_path, jobs, limits, batch, progress):
+def _grade(batch, names):
+    """Grade the submissions ``names`` of ``batch``, storing each as soon as its last part is done."""
     from tqdm import tqdm
 
     plan = cases.make_plan(batch.seed, notebook_conv=not batch.quick)
     started = time.monotonic()
-    expected, measured = reference_run(plan, jobs)
+    expected, measured = reference_run(plan, batch.jobs)
+    limits = batch.limits
     part_limits = {part: (max(limits.time_floor, limits.time_factor * seconds), int(peak + limits.memory_mb * 2**20))
                    for part, (seconds, peak) in measured.items()}
     # One task per distinct (part, file content); every submission sharing it waits on that task.
     tasks, waiting = {}, {}
-    by_name = {key(path): path for path in todo}
-    parts_done = {name: {} for name in by_name}
-    for name, path in by_name.items():
+    parts_done = {name: {} for name in names}
+    for name in names:
+        copy = batch.copies[name]
         for part, spec in RUBRIC.items():
-            digest = hashes[name][spec.file]
+            digest = batch.hashes[name][spec.file]
             if digest is None:
-                parts_done[name][part] = run.run_part(path, part, [], {}, 0, 0)
+                parts_done[name][part] = run.run_part(copy, part, [], {}, 0, 0)
                 continue
             task = (part, digest)
             if task not in tasks:
                 timeout, memory = part_limits[part]
-                tasks[task] = (run.run_part, (path, part, plan[part], expected[part], timeout, memory))
+                tasks[task] = (run.run_part, (copy, part, plan[part], expected[part], timeout, memory))
             waiting.setdefault(task, []).append(name)
-    bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress, file=sys.stderr)
+    bar = tqdm(total=len(names), desc="grading", unit="submission", disable=not batch.progress, file=sys.stderr)
 
     def store_if_complete(name):
         if len(parts_done[name]) == len(RUBRIC):
             parts = {p: parts_done[name][p] for p in RUBRIC}
             points = sum(info["points"] for info in parts.values())
-            results[name] = {"points": points, "max": MAX_POINTS, "bonus": max(0.0, points - MAX_POINTS),
-                             "parts": parts, **_batch_fields(batch), "files": hashes[name],
-                             # reference code: for instructors only, never for students
-                             "diff": report.function_diffs(by_name[name], sandbox.REPO)}
-            if json_path:
-                report.write_json(json_path, results)
+            batch.store(name, {"points": points, "max": MAX_POINTS, "bonus": max(0.0, points - MAX_POINTS),
+                               "parts": parts, "files": batch.hashes[name],
+                               # reference code: for instructors only, never for students
+                               "diff": report.function_diffs(batch.copies[name], sandbox.REPO)})
             bar.update(1)
 
     def on_result(task, result):
         part = task[0]
-        if result is BROKEN:
+        if isinstance(result, Broken):
             result = {"points": 0.0, "max": RUBRIC[part].points, "title": RUBRIC[part].title, "diagnoses": [],
-                      "feedback": ["the grader's worker process died while your code ran (was it killed?)"],
-                      "seconds": 0.0, "status": "broken"}
+                      "feedback": [result.why], "seconds": 0.0, "status": "broken"}
         for name in waiting[task]:
             parts_done[name][part] = dict(result)
             store_if_complete(name)
 
     for name in parts_done:
         store_if_complete(name)  # submissions whose every file is missing
-    run_tasks(tasks, jobs, on_result)
+    run_tasks(tasks, batch.jobs, on_result)
     bar.close()
-    print(f"graded {len(todo)} submission(s) in {time.monotonic() - started:.1f} s; limits per part: "
+    print(f"graded {len(names)} submission(s) in {time.monotonic() - started:.1f} s; limits per part: "
           + ", ".join(f"{p} {t:.1f} s" for p, (t, _) in part_limits.items())
           + f", {limits.memory_mb:g} MB above the reference's peak", file=sys.stderr)
 

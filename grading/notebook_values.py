@@ -4,7 +4,9 @@ replay of its cells.
 The numbers are the hand-verified values of issue 2, never computed from the code they check. The grader
 compares a submission's run of each notebook cell with them (``grading/judge.py``), make_expected refuses
 a reference that does not reproduce them, and the tests read them through ``tests/expected_values.py``.
-The grader must not import from ``tests/``, so they live here.
+The grader must not import from ``tests/``, so they live here; the release ships this file beside the
+self-checks (``checks/notebook_values.py``), which replay the cells with it: it holds numbers and the
+notebook's own calls, no solution.
 """
 import numpy as np
 

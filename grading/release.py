@@ -42,9 +42,11 @@ RELEASED_PACKAGES = ("layers", "activations", "losses")
 # requirements.txt is not among them: the repository's also serves instructor-only code (examples/), so
 # the release gets grading/student/requirements.txt, whose lines tests/test_release.py finds in ours.
 RELEASED_FILES = ("model.py",)
-# Repository files released under another name. The release's --part option is the tests' own, so the
-# two cannot drift apart; what only students need sits in grading/student/checks/conftest.py.
-RELEASED_AS = {"tests/conftest.py": "conftest.py", "grading/gradcheck.py": "checks/gradcheck.py"}
+# Repository files released under another name, so that the self-checks share them with the tests and
+# the grader: the --part option, central differences and the first mismatch, the notebook's values and
+# the replay of its cells. What only students need sits in grading/student/checks/conftest.py.
+RELEASED_AS = {"tests/conftest.py": "conftest.py", "grading/gradcheck.py": "checks/gradcheck.py",
+               "grading/notebook_values.py": "checks/notebook_values.py"}
 NOTEBOOK = "exercise_9_3.ipynb"
 # Inside a released package but holding an answer.
 INSTRUCTOR_ONLY = {"layers/vectorized.py"}

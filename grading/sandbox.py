@@ -1,35 +1,44 @@
 """Running a submission's code in a separate, contained process and reading back only arrays of numbers.
 
-Policy, per submission and part. The workspace is a fresh folder holding the packages the harness imports
-(``layers/`` without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the three
-student files, only the graded part's is the student's; the others are stubbed as in the release, except the
-reference ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``). The child is ``python -I -S _harness.py``
-(no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and a wall-clock timeout;
-its output goes to one file of which the tail is read; its results are read without pickle. Around that,
-one of three containments, chosen once per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
+Policy, per submission and part. The grader grades its own copy of each submission, taken once without
+following a link (``__main__.take``). The workspace is a fresh folder holding the packages the harness
+imports (``layers/`` without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the
+three student files, only the graded part's is the student's; the others are stubbed as in the release,
+except the reference ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``). The child is ``python -I -S
+_harness.py`` (no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``,
+``RLIMIT_NPROC`` (as root) and a wall-clock timeout, and a seccomp filter (``SECCOMP``) that refuses
+sockets, kernel keys, POSIX and System V IPC and new namespaces; its output goes to one file of which the
+tail is read; its results are read without pickle. Around that, one of three containments, chosen once
+per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
 
 ``namespaces`` (bubblewrap on PATH and allowed to create namespaces): the child runs under ``bwrap`` in
-    its own PID, network (loopback only, down), IPC, UTS and mount namespaces. It sees ``/usr`` and the
-    interpreter read-only (its ``site-packages`` hidden), numpy read-only, its workspace, a private
-    ``/proc`` and empty private ``/tmp``, ``/var/tmp`` and ``/dev/shm``: nothing of the repository, of other
-    workspaces or submissions. When the part ends, everything it started dies with its PID namespace
-    (``--die-with-parent``), and its files die with the tmpfs mounts. As root, ``setpriv`` (util-linux)
+    its own PID, network, IPC, UTS and mount namespaces. It sees ``/usr`` and the interpreter read-only
+    (its ``site-packages`` hidden), numpy read-only, its workspace, a private ``/proc`` and small private
+    ``/tmp``, ``/var/tmp`` and ``/dev/shm``: nothing of the repository, of other workspaces or
+    submissions. When the part ends, everything it started dies with its PID namespace
+    (``--die-with-parent``), and its files with the tmpfs mounts. As root, ``setpriv`` (util-linux)
     drops it to a uid of its own (``child_user``) so that ``RLIMIT_NPROC`` bounds its forks.
 
 ``uid`` (root without namespaces, an unprivileged container say): each child runs as a uid of its own from
     one machine-wide, root-only lock folder (``UID_LOCKS``), in a private ``0o700`` workspace, from a mirror
-    of the interpreter, its standard library and numpy (``runtime``), under ``RLIMIT_NPROC`` and a seccomp
-    filter that refuses ``socket()`` (``NO_SOCKETS``). Before a uid is handed out and before its lock is
-    released, every process of that uid is killed and whatever it left in ``/tmp``, ``/var/tmp`` and
-    ``/dev/shm`` is removed (``clear_uid``). The child can still read whatever every user can read: the
-    grader refuses to run while the repository or a submission is readable by others (``readable_files``).
-    It can also see other processes in ``/proc`` and leave System V IPC objects.
+    of the interpreter, its standard library and numpy (``runtime``). Before a uid is handed out and before
+    its lock is released, every process of that uid is killed and whatever it left in ``LITTER_ROOTS`` is
+    removed (``clear_uid``); at a batch's start, so is what a grader that was killed left running
+    (``sweep_child_uids``). The grader refuses to run while the repository or a submission is readable by
+    others (``readable_files``).
 
 ``none`` (not root and no namespaces): the child runs as the grader's user and could read or change that
     user's files and signal its processes; isolation then relies on an outer container or VM, and the
     grader says so.
 
-Either way the safest place to grade a course is a container or VM without network.
+Known gaps. Both: the workspace is on the grader's disk, and only each file's size is limited, so a part
+may fill the disk within its time limit; a part may hold ``CHILD_PROCESSES`` times its memory limit and
+slow a part that runs beside it (never past the time factor on 2 cores); file locks on the shared
+read-only files are a slow channel between parts running at the same time. ``uid``: the child can read
+whatever every user can read on the machine, so another readable copy of the reference (another clone, a
+shared ``.git``) is within its reach: grade where the only copy is closed (a container); it sees other
+processes in ``/proc``; ``/dev/shm`` is the machine's, bounded by its memory. A course is safest graded
+in a container or VM without network.
 """
 import contextlib
 import ctypes
@@ -71,13 +80,16 @@ OUTPUT_TAIL = 600             # characters of the child's output shown in feedba
 ALLOWED_DTYPES = {np.dtype(np.float64), np.dtype(np.uint8)}
 CHILD_UID_BASE = 61000        # as root, child uids (and gids) are CHILD_UID_BASE + slot ...
 CHILD_UID_SLOTS = 184         # ... below 61184, where systemd's dynamic users start
-CHILD_PROCESSES = 16          # RLIMIT_NPROC of a child's uid: the child, its threads and its forks
+# RLIMIT_NPROC of a child's uid: the child, its threads and its forks. RLIMIT_AS holds per process, so a
+# part may hold this many times its memory limit at most.
+CHILD_PROCESSES = 8
 # Machine-wide, so that graders with different TMPDIRs never share a uid; root-only, so no child can
 # take or hold a lock.
 UID_LOCKS = Path("/run/grading-child-uids")
-LITTER_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
+LITTER_ROOTS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # where every uid may write
 SANDBOX_NUMPY = "/numpy"      # where numpy appears inside the bubblewrap sandbox
 SANDBOX_WORKSPACE = "/ws"     # and the workspace
+TMPFS_BYTES = 64 * 2**20      # each of the sandbox's private /tmp, /var/tmp and /dev/shm
 ISOLATIONS = ("namespaces", "uid", "none")
 
 
@@ -144,13 +156,16 @@ def namespaces_problem():
         return "setpriv (util-linux) is not on PATH"
     python = os.path.realpath(sys.executable)
     # the interpreter and numpy as the child will import them: as root, as an unprivileged uid
-    with tempfile.TemporaryDirectory(prefix="grading-probe-") as ws, \
-            (child_user() if is_root() else contextlib.nullcontext()) as uid:
+    with contextlib.ExitStack() as stack:
+        ws = stack.enter_context(tempfile.TemporaryDirectory(prefix="grading-probe-"))
+        uid = stack.enter_context(child_user()) if is_root() else None
         os.chmod(ws, 0o777)
-        command = bwrap_command(ws, uid) + [python, "-I", "-S", "-c",
-                                            f"import sys; sys.path.append({SANDBOX_NUMPY!r}); import numpy"]
+        seccomp_fd = stack.enter_context(_readable(SECCOMP)) if SECCOMP is not None else None
+        command = bwrap_command(ws, uid, seccomp_fd) + [python, "-I", "-S", "-c",
+                                                        f"import sys; sys.path.append({SANDBOX_NUMPY!r}); import numpy"]
         try:
-            done = subprocess.run(command, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+            done = subprocess.run(command, capture_output=True, timeout=30, stdin=subprocess.DEVNULL,
+                                  pass_fds=[seccomp_fd] if seccomp_fd is not None else [])
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"bwrap did not start ({exc})"
     if done.returncode != 0:
@@ -211,7 +226,15 @@ def give_workspace(ws, uid):
 def remove_workspace(ws):
     """Remove ``ws`` and the directory of its own it sits in (root removes the child's files too)."""
     own = Path(ws).parent
-    shutil.rmtree(own if own.name.startswith("grading-") else ws, ignore_errors=True)
+    remove_tree(own if own.name.startswith("grading-") else ws)
+
+
+def remove_tree(path):
+    """Remove ``path`` whatever the child made of it: ``rm -rf`` walks any depth (shutil.rmtree recurses
+    in Python, and a tree a few thousand folders deep would raise RecursionError) and stays on its file
+    system; what it cannot remove is left, never raised."""
+    subprocess.run(["rm", "-rf", "--one-file-system", "--", str(path)], stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
 
 def readable_files(root, limit=5):
@@ -221,32 +244,26 @@ def readable_files(root, limit=5):
     root = Path(os.path.realpath(root))
     if not all(os.stat(folder).st_mode & stat.S_IXOTH for folder in root.parents):
         return []
-    found = []
-
-    def visit(path):
+    found, folders = [], [root]
+    while folders and len(found) < limit:  # a stack, not recursion: a submission may nest folders deeply
+        path = folders.pop()
         try:
             info = os.lstat(path)
         except OSError:
-            return
+            continue
         if stat.S_ISLNK(info.st_mode):
-            return
+            continue
         if not stat.S_ISDIR(info.st_mode):
             if info.st_mode & stat.S_IROTH:
                 found.append(path)
-            return
+            continue
         if not info.st_mode & stat.S_IXOTH:
-            return  # closed: nothing below it is reachable by others
+            continue  # closed: nothing below it is reachable by others
         try:
-            names = sorted(os.listdir(path))
+            folders += [path / name for name in sorted(os.listdir(path), reverse=True)]
         except OSError:
-            return
-        for name in names:
-            if len(found) >= limit:
-                return
-            visit(path / name)
-
-    visit(root)
-    return found[:limit]
+            continue
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,6 +327,36 @@ def child_user():
 _QUARANTINED = {}  # uid -> the descriptor holding its lock, never closed
 
 
+def sweep_child_uids():
+    """Kill what a grader that was itself killed left running as a child uid, and remove its files: every
+    child uid with a live process whose lock no running grader holds. (Its lock went with the dead
+    grader, so the uid would otherwise wait, busy, for the next grader to take it.)"""
+    busy = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as f:
+                    uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
+            except (OSError, ValueError, StopIteration):
+                continue
+            if CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_SLOTS:
+                busy.add(uid)
+    locks = _lock_folder()
+    for uid in sorted(busy - set(_QUARANTINED)):
+        if _taken(uid):
+            continue  # a user the system knows by name, never handed out
+        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)  # a running grader's child
+            continue
+        if clear_uid(uid):
+            os.close(fd)
+        else:
+            _QUARANTINED[uid] = fd
+
+
 def processes_of(uid):
     """Pids of live processes whose real uid is ``uid``, from /proc (zombies run nothing: they only wait
     for their parent, perhaps another grader, to collect them)."""
@@ -367,21 +414,18 @@ def _remove_owned(folder, uid):
         except OSError:
             continue
         if info.st_uid == uid:
-            if stat.S_ISDIR(info.st_mode):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    path.unlink()
+            remove_tree(path)
         elif stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_IWOTH:
-            _remove_owned(path, uid)
+            _remove_owned(path, uid)  # as deep as folders writable by all go (/tmp/.X11-unix, say)
 
 
 # ---------------------------------------------------------------------------------------------------
 # The namespace path: one bubblewrap argument list
 # ---------------------------------------------------------------------------------------------------
 
-def bwrap_command(ws, uid):
-    """The ``bwrap`` (and, as root, ``setpriv``) words that run a command in ``ws`` as described above."""
+def bwrap_command(ws, uid, seccomp_fd=None):
+    """The ``bwrap`` (and, as root, ``setpriv``) words that run a command in ``ws`` as described above;
+    ``seccomp_fd`` a descriptor to read ``SECCOMP`` from, which the command then runs under."""
     ws = os.path.realpath(ws)
     python = Path(os.path.realpath(sys.executable))
     prefix = os.path.realpath(sys.base_prefix)
@@ -412,8 +456,12 @@ def bwrap_command(ws, uid):
     for name in (NUMPY_DIR.name, NUMPY_DIR.name + ".libs"):  # numpy.libs: the wheel's bundled BLAS
         if (NUMPY_DIR.parent / name).is_dir():
             words += ["--ro-bind", str(NUMPY_DIR.parent / name), f"{SANDBOX_NUMPY}/{name}"]
-    words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm",
-              "--bind", ws, SANDBOX_WORKSPACE, "--chdir", SANDBOX_WORKSPACE]
+    words += ["--proc", "/proc", "--dev", "/dev"]
+    for private in ("/tmp", "/var/tmp", "/dev/shm"):  # writable by the child, and small: tmpfs is memory
+        words += ["--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", private]
+    words += ["--bind", ws, SANDBOX_WORKSPACE, "--chdir", SANDBOX_WORKSPACE]
+    if seccomp_fd is not None:
+        words += ["--seccomp", str(seccomp_fd)]
     if uid is not None:
         words += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
                   shutil.which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
@@ -506,50 +554,70 @@ def _build_runtime(root, python):
             raise
 
 
-# seccomp: a classic-BPF program over ``struct seccomp_data`` (nr at offset 0, arch at 4) that lets every
-# system call through except socket() and io_uring_setup() (whose requests can open sockets too), which
-# fail with EACCES; a call of another architecture (32-bit entry points, x32) kills the process, since
-# its numbers mean other calls.
-_AUDIT_ARCH = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}  # arch, socket, io_uring_setup
-_BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
+# seccomp: what the students' code has no use for, refused with EPERM in both containments. A classic-BPF
+# program over ``struct seccomp_data`` (nr at offset 0, arch at 4, the first argument at 16):
+# - sockets of any kind (``socket``, ``socketpair``; io_uring, whose requests open sockets too): no
+#   network, no abstract unix socket between two children, no vsock past the network namespace;
+# - kernel keyrings (``add_key``, ``request_key``, ``keyctl``), POSIX message queues and System V IPC:
+#   objects other uids can reach and that outlive the part;
+# - new namespaces (``unshare``, ``setns``, ``clone`` with a CLONE_NEW* flag; ``clone3`` answers ENOSYS,
+#   so that libc falls back to ``clone``, whose flags the filter can read): less kernel to attack.
+# A call of another architecture (32-bit entry points, x32) kills the process: its numbers mean other calls.
+SECCOMP_DENIED = ("socket", "socketpair", "io_uring_setup", "add_key", "request_key", "keyctl", "mq_open",
+                  "msgget", "semget", "shmget", "unshare", "setns")
+_SYSCALLS = {
+    "x86_64": dict(audit=0xC000003E, socket=41, socketpair=53, io_uring_setup=425, add_key=248, request_key=249,
+                   keyctl=250, mq_open=240, msgget=68, semget=64, shmget=29, unshare=272, setns=308, clone=56,
+                   clone3=435),
+    "aarch64": dict(audit=0xC00000B7, socket=198, socketpair=199, io_uring_setup=425, add_key=217, request_key=218,
+                    keyctl=219, mq_open=180, msgget=186, semget=190, shmget=194, unshare=97, setns=268, clone=220,
+                    clone3=435),
+}
+CLONE_NEW_FLAGS = 0x7E020080  # CLONE_NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET, NEWTIME
+_LD, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _RET_ALLOW, _RET_KILL_PROCESS, _RET_ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+_EPERM, _ENOSYS = 1, 38
 PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
 
 
-def no_sockets_filter():
-    """The seccomp program as bytes of ``struct sock_filter``, or None on an architecture not listed."""
-    arch = _AUDIT_ARCH.get(os.uname().machine)
-    if arch is None:
+def seccomp_filter(machine=None):
+    """The program as bytes of ``struct sock_filter``, or None on an architecture not listed."""
+    numbers = _SYSCALLS.get(machine or os.uname().machine)
+    if numbers is None:
         return None
-    audit, socket_nr, uring_nr = arch
-    program = [
-        (_BPF_LD_W_ABS, 0, 0, 4),
-        (_BPF_JEQ_K, 1, 0, audit),
-        (_BPF_RET_K, 0, 0, _RET_KILL_PROCESS),
-        (_BPF_LD_W_ABS, 0, 0, 0),
-        # jumps count from the next instruction: x32 calls to KILL (8), the two calls to ERRNO (9)
-        (_BPF_JGE_K, 3, 0, 0x40000000),
-        (_BPF_JEQ_K, 3, 0, socket_nr),
-        (_BPF_JEQ_K, 2, 0, uring_nr),
-        (_BPF_RET_K, 0, 0, _RET_ALLOW),
-        (_BPF_RET_K, 0, 0, _RET_KILL_PROCESS),
-        (_BPF_RET_K, 0, 0, _RET_ERRNO | 13),  # EACCES
-    ]
-    return b"".join(struct.pack("=HBBI", *instruction) for instruction in program)
+    # (code, jump if true, jump if false, k): jumps name labels, "next" the following instruction
+    code = [(_LD, "next", "next", 4), (_JEQ, "next", "kill", numbers["audit"]), (_LD, "next", "next", 0),
+            (_JGE, "kill", "next", 0x40000000)]
+    code += [(_JEQ, "deny", "next", numbers[name]) for name in SECCOMP_DENIED]
+    code += [(_JEQ, "nosys", "next", numbers["clone3"]), (_JEQ, "clone", "allow", numbers["clone"])]
+    labels = {}  # every jump goes forward, as BPF requires
+    for label, tail in (("clone", [(_LD, "next", "next", 16), (_JSET, "deny", "allow", CLONE_NEW_FLAGS)]),
+                        ("allow", [(_RET, "next", "next", _RET_ALLOW)]),
+                        ("kill", [(_RET, "next", "next", _RET_KILL_PROCESS)]),
+                        ("deny", [(_RET, "next", "next", _RET_ERRNO | _EPERM)]),
+                        ("nosys", [(_RET, "next", "next", _RET_ERRNO | _ENOSYS)])):
+        labels[label] = len(code)
+        code += tail
+
+    def offset(target, at):
+        return 0 if target == "next" else labels[target] - at - 1
+
+    return b"".join(struct.pack("=HBBI", op, offset(true, at), offset(false, at), k)
+                    for at, (op, true, false, k) in enumerate(code))
 
 
-NO_SOCKETS = no_sockets_filter()
+SECCOMP = seccomp_filter()
 
 
-def _install_no_sockets():
+def _install_seccomp():
     """In the child before exec: no_new_privs, then the filter (inherited by everything it starts)."""
     libc = ctypes.CDLL(None, use_errno=True)
-    program = ctypes.create_string_buffer(NO_SOCKETS)
+    program = ctypes.create_string_buffer(SECCOMP)
 
     class SockFprog(ctypes.Structure):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
-    fprog = SockFprog(len(NO_SOCKETS) // 8, ctypes.addressof(program))
+    fprog = SockFprog(len(SECCOMP) // 8, ctypes.addressof(program))
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
             libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "seccomp filter refused")
@@ -559,7 +627,7 @@ def _install_no_sockets():
 # Running the child
 # ---------------------------------------------------------------------------------------------------
 
-def _limits(memory_bytes, cpu_seconds, processes=None, no_sockets=False):
+def _limits(memory_bytes, cpu_seconds, processes=None, seccomp=False):
     def apply():
         if memory_bytes:
             resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -569,8 +637,8 @@ def _limits(memory_bytes, cpu_seconds, processes=None, no_sockets=False):
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if processes:
             resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
-        if no_sockets:
-            _install_no_sockets()
+        if seccomp:
+            _install_seccomp()
     return apply
 
 
@@ -589,18 +657,19 @@ def run_child(ws, timeout, memory_bytes=None):
     with contextlib.ExitStack() as held:
         uid = held.enter_context(child_user()) if is_root() and mode != "none" else None
         if mode == "namespaces":
-            command = bwrap_command(ws, uid) + [os.path.realpath(sys.executable), "-I", "-S", "_harness.py",
-                                                SANDBOX_NUMPY]
+            seccomp_fd = held.enter_context(_readable(SECCOMP)) if SECCOMP is not None else None
+            command = bwrap_command(ws, uid, seccomp_fd) + [os.path.realpath(sys.executable), "-I", "-S",
+                                                            "_harness.py", SANDBOX_NUMPY]
             # bwrap itself starts as the grader (root, or the grader's user in a user namespace); setpriv
             # takes the uid, and RLIMIT_NPROC counts from there.
             preexec = _limits(memory_bytes, cpu, CHILD_PROCESSES)
-            popen = {}
+            popen = {"pass_fds": [seccomp_fd] if seccomp_fd is not None else []}
         else:
             run = runtime()
             command = [run["python"], "-I", "-S", "_harness.py", run["numpy_site"]]
             env.update(run["env"])
             preexec = _limits(memory_bytes, cpu, CHILD_PROCESSES if uid is not None else None,
-                              no_sockets=uid is not None and NO_SOCKETS is not None)
+                              seccomp=uid is not None and SECCOMP is not None)
             # set in the child before exec: groups, then gid, then uid, then the limits (lowering needs no root)
             popen = {"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}
         with open(ws / "output.txt", "wb+") as output:
@@ -639,6 +708,18 @@ def run_child(ws, timeout, memory_bytes=None):
     else:
         status, problem = "no results", f"exited with code {code} before writing any results"
     return ChildResult(arrays, status, wall, tail, last_case, problem)
+
+
+@contextlib.contextmanager
+def _readable(data):
+    """A descriptor from which ``data`` (at most a pipe's buffer) can be read, for a child to inherit."""
+    read, write = os.pipe()
+    try:
+        os.write(write, data)
+        os.close(write)
+        yield read
+    finally:
+        os.close(read)
 
 
 def _run(command, ws, env, output, timeout, preexec, popen):

@@ -251,6 +251,10 @@ def corpus_batch(tmp_path_factory):
     # A missing file costs its parts only; a symbolic link counts as missing (its target is not read).
     missing = copy_reference(root / "missing_conv")
     (missing / "layers" / "Conv2D.py").unlink()
+    (root / "empty_folder").mkdir()  # one student's empty hand-in costs that student, not the batch
+    copy_reference(root / "loose_files")
+    for name in STUDENT_FILES:
+        shutil.move(root / "loose_files" / "layers" / name, root / "loose_files" / name)
     linked = copy_reference(root / "linked_utils")
     (linked / "layers" / "utils.py").unlink()
     (linked / "layers" / "utils.py").symlink_to(REPO / "layers" / "utils.py")
@@ -326,6 +330,13 @@ def test_numpy_patching_changes_no_verdict(corpus_batch):
     patched, plain = results["patched_flipped_kernel"], results["conv_flipped_kernel"]
     assert {p: i["points"] for p, i in patched["parts"].items()} == {p: i["points"] for p, i in plain["parts"].items()}
     assert patched["parts"]["9.3.d"]["diagnoses"] == plain["parts"]["9.3.d"]["diagnoses"] == [mistakes.FLIPPED]
+
+
+def test_a_submission_without_its_files_is_graded_as_missing_and_the_batch_goes_on(corpus_batch):
+    for name in ("empty_folder", "loose_files"):
+        entry = corpus_batch["results"][name]
+        assert entry["points"] == 0
+        assert all("is missing from the submission" in info["feedback"][0] for info in entry["parts"].values())
 
 
 def test_a_missing_file_costs_its_parts_only_and_a_linked_one_the_submission(corpus_batch):
@@ -770,18 +781,6 @@ def test_judge_names_the_first_mismatch():
 # Command line
 # ---------------------------------------------------------------------------------------------------
 
-def _empty_folder(tmp):
-    (tmp / "empty").mkdir()
-    return tmp / "empty"
-
-
-def _loose_files(tmp):
-    copy_reference(tmp / "loose")
-    for name in STUDENT_FILES:
-        shutil.move(tmp / "loose" / "layers" / name, tmp / "loose" / name)
-    return tmp / "loose"
-
-
 def _a_file(tmp):
     (tmp / "file.py").write_text("")
     return tmp / "file.py"
@@ -789,8 +788,6 @@ def _a_file(tmp):
 
 @pytest.mark.parametrize("make, message", [
     (lambda tmp: tmp / "nowhere", "does not exist"),
-    (_empty_folder, "has none of layers/utils.py"),
-    (_loose_files, "move them into"),
     (_a_file, "is not a folder"),
 ])
 def test_bad_submissions_exit_2_with_a_message(tmp_path, capsys, make, message):

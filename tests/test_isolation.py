@@ -158,6 +158,11 @@ def test_no_file_an_attack_wrote_remains_in_the_temporary_folders(attacked):
     assert attacked["litter"] == []
 
 
+def test_no_side_channel_opens(attacked):
+    feedback = attacked["runs"]["first"]["results"]["attack_side_channels"]["parts"]["9.3.a"]["feedback"]
+    assert "side channels opened: none" in " ".join(feedback), feedback
+
+
 def test_the_listener_on_loopback_receives_nothing(attacked):
     assert attacked["received"] == []
 
@@ -184,3 +189,88 @@ def test_graders_with_different_temporary_folders_never_share_a_child_uid(tmp_pa
         for grader in graders:
             grader.communicate("\n", timeout=30)
     assert uids[0] != uids[1]
+
+
+def test_a_tree_thousands_of_folders_deep_breaks_neither_the_audit_nor_the_cleanup(tmp_path):
+    """Python's own tree walks recurse; a submission or a child can nest folders past the recursion limit."""
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(3000):
+        os.mkdir("d", dir_fd=fd)
+        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    os.close(fd)
+    assert sandbox.readable_files(tmp_path / "d") == []  # pytest's folders are closed to others
+    sandbox.remove_tree(tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_zombie_is_no_process_to_kill():
+    """A dead process waits for its parent (perhaps another grader, or a container's PID 1 that reaps
+    nothing) to collect it; counting it as alive would make clearing its uid fail."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 10
+        while "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert pid not in sandbox.processes_of(os.getuid())
+    finally:
+        os.waitpid(pid, 0)
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="child uids are handed out only by a grader running as root")
+def test_what_a_killed_grader_left_running_as_a_child_uid_is_swept_at_the_next_start():
+    """A grader killed outright releases its locks with its death, and its children live on as their uid."""
+    uid = sandbox.CHILD_UID_BASE + sandbox.CHILD_UID_SLOTS - 1  # the last slot: no running test holds it
+    marker = f"grading-orphan-{os.getpid()}"
+    # /bin/sh and sleep: the interpreter may lie where other uids cannot reach it
+    orphan = subprocess.Popen(["/bin/sh", "-c", "sleep 60", marker], user=uid, group=uid, extra_groups=[],
+                              start_new_session=True, cwd="/")
+    try:
+        deadline = time.monotonic() + 10
+        while not processes_with(marker):  # until the child has exec'd
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        sandbox.sweep_child_uids()
+        assert orphan.wait(timeout=10) == -9
+        assert processes_with(marker) == []
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_the_batch_grades_its_own_copy_taken_without_following_a_link(tmp_path):
+    """A link anywhere on the way to a graded file refuses the submission; what is graded is the copy
+    ``take`` made, so a folder swapped for a link to the reference while the batch runs changes nothing."""
+    from grading.__main__ import take
+    from grading.run import MAX_FILE_BYTES
+
+    def submission(name):
+        copy_reference(tmp_path / name)
+        return tmp_path / name
+
+    linked_folder = tmp_path / "linked_folder"
+    linked_folder.symlink_to(submission("real"), target_is_directory=True)
+    linked_layers = tmp_path / "linked_layers"
+    (linked_layers).mkdir()
+    (linked_layers / "layers").symlink_to(REPO / "layers", target_is_directory=True)
+    linked_file = submission("linked_file")
+    (linked_file / "layers" / "Conv2D.py").unlink()
+    (linked_file / "layers" / "Conv2D.py").symlink_to(REPO / "layers" / "Conv2D.py")
+    for folder, reason in ((linked_folder, "the submission folder is a symbolic link"),
+                           (linked_layers, "layers/ is a symbolic link"),
+                           (linked_file, "layers/Conv2D.py is a symbolic link")):
+        assert take(folder, tmp_path / "copies" / folder.name) == reason
+
+    odd = submission("odd")
+    (odd / "layers" / "utils.py").unlink()
+    os.mkfifo(odd / "layers" / "utils.py")  # opened the ordinary way, a FIFO would block the grader
+    (odd / "layers" / "Maxpool2D.py").write_bytes(b"#" * (2 * MAX_FILE_BYTES))
+    assert take(odd, tmp_path / "copies" / "odd") is None
+    copied = tmp_path / "copies" / "odd" / "layers"
+    assert sorted(p.name for p in copied.iterdir()) == ["Conv2D.py", "Maxpool2D.py"]
+    assert (copied / "Maxpool2D.py").stat().st_size == MAX_FILE_BYTES + 1  # reported as too large
+    (odd / "layers" / "Conv2D.py").write_text("changed after the copy")
+    assert (copied / "Conv2D.py").read_bytes() == (REPO / "layers" / "Conv2D.py").read_bytes()

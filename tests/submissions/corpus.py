@@ -654,4 +654,7 @@ SUBMISSIONS = [
             "layers/utils.py leaves 100 files in each of /tmp, /var/tmp, /dev/shm and sends a message to a "
             "listener on 127.0.0.1 and ::1"),
     _attack("attack_linked_layers", "layers/ is a symbolic link to the repository's layers/", link_layers=True),
+    _attack("attack_side_channels",
+            "layers/utils.py tries, at import, a socket of any family, a kernel key, a POSIX message queue, a "
+            "System V segment and a user namespace, and says which it opened"),
 ]

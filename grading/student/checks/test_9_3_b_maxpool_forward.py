@@ -2,6 +2,9 @@
 import numpy as np
 import pytest
 
+import layers
+import notebook_values  # grading/notebook_values.py, released beside these checks
+
 from helpers import EXPECTED, assert_close, assert_unchanged, case_id, cases
 from layers import Maxpool2D
 
@@ -30,8 +33,7 @@ def test_negative_inputs():
 
 def test_notebook_cell():
     values = EXPECTED["notebook"]["9.3.b"]
-    np.random.seed(EXPECTED["notebook"]["seed"])
-    out = Maxpool2D()(np.random.randn(5, 5, 3, 2))
+    _, out = notebook_values.cell_9_3_b(layers)
     assert list(out.shape) == values["out.shape"]
     assert_close(np.mean(out), values["mean(out)"], "np.mean(out)")
 

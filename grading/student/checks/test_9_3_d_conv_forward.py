@@ -2,6 +2,9 @@
 import numpy as np
 import pytest
 
+import layers
+import notebook_values  # grading/notebook_values.py, released beside these checks
+
 from helpers import EXPECTED, assert_close, assert_unchanged, case_id, cases, conv_with
 from layers import Conv2D
 
@@ -37,10 +40,7 @@ def test_stride_two():
 
 def test_notebook_cell():
     values = EXPECTED["notebook"]["9.3.d"]
-    np.random.seed(EXPECTED["notebook"]["seed"])
-    conv_layer = Conv2D(in_channels=3, out_channels=8, padding=1, stride=1)
-    np.random.seed(EXPECTED["notebook"]["seed"])
-    Z = conv_layer(np.random.randn(14, 32, 32, 3))
+    _, Z = notebook_values.cell_9_3_d(layers)
     assert list(Z.shape) == values["Z.shape"]
     assert_close(np.mean(Z), values["mean(Z)"], "Mean Z")
 
