@@ -28,12 +28,14 @@ def first_mismatch(actual, expected, rtol, atol):
     return tuple(int(i) for i in np.argwhere(bad)[0]), int(bad.sum())
 
 
-def assert_close(actual, expected, rtol=1e-5, atol=1e-7, what="gradient"):
-    """Fail with the shapes, or with how many elements differ and where the first one is."""
+def assert_close(actual, expected, rtol=1e-5, atol=1e-7, what="gradient", hint=""):
+    """Fail with the shapes, or with how many elements differ and where the first one is, then ``hint``:
+    a likely cause of wrong values, left out of a wrong shape, which has causes of its own."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"{what}: got shape {actual.shape}, expected {expected.shape}"
     found = first_mismatch(actual, expected, rtol, atol)
     if found:
         index, count = found
         raise AssertionError(f"{what}: {count} of {actual.size} elements differ; the first at index {index}: "
-                             f"got {actual[index].item()!r}, expected {expected[index].item()!r}")
+                             f"got {actual[index].item()!r}, expected {expected[index].item()!r}"
+                             + (f" ({hint})" if hint else ""))

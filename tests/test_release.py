@@ -592,3 +592,14 @@ def test_the_notebook_s_numbers_are_those_of_notebook_values(monkeypatch, capsys
     assert make_expected.main(["--check"]) == 1
     error = capsys.readouterr().err
     assert "MAXPOOL_OUT_MEAN" in error and "grading/notebook_values.py" in error and "Traceback" not in error
+
+
+def test_the_hint_for_wrong_values_is_left_out_of_a_wrong_shape():
+    """A self-check's hint names a cause of wrong values ("use +="); a wrong shape has causes of its own
+    (p:-p with padding 0 gives an empty dX), and the hint would send the student to the wrong line."""
+    from grading.gradcheck import assert_close
+
+    with pytest.raises(AssertionError, match=r"^dX: got shape \(1, 0\), expected \(1, 2\)$"):
+        assert_close(np.zeros((1, 0)), np.zeros((1, 2)), what="dX", hint="use +=")
+    with pytest.raises(AssertionError, match=r"^dX: 2 of 2 elements differ.*expected 1\.0 \(use \+=\)$"):
+        assert_close(np.zeros(2), np.ones(2), what="dX", hint="use +=")

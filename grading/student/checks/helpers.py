@@ -27,9 +27,9 @@ def case_id(case):
     return "-".join(f"{key}{case[key]}" for key in keys if key in case) + f"-X{'x'.join(map(str, case['X'].shape))}"
 
 
-def assert_close(actual, expected, what, rtol=RTOL, atol=ATOL):
-    """Fail with the shapes, or with how many elements differ and where the first one is."""
-    gradcheck.assert_close(actual, expected, rtol=rtol, atol=atol, what=what)
+def assert_close(actual, expected, what, rtol=RTOL, atol=ATOL, hint=""):
+    """Fail with the shapes, or with how many elements differ and where the first one is (and ``hint``)."""
+    gradcheck.assert_close(actual, expected, rtol=rtol, atol=atol, what=what, hint=hint)
 
 
 def assert_unchanged(before, after, what):

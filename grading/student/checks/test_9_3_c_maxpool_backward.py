@@ -39,7 +39,8 @@ def test_overlapping_windows_add_up():
     dX = pool.grad(np.array([1.0, 2.0, 3.0, 4.0]).reshape(1, 2, 2, 1))
     expected = np.zeros((1, 3, 3, 1))
     expected[0, 1, 1, 0] = 10.0
-    assert_close(dX, expected, "dX, with every window's maximum at the centre (use += for overlapping windows)")
+    assert_close(dX, expected, "dX, with every window's maximum at the centre",
+                 hint="use += for overlapping windows")
 
 
 def test_stride_two():

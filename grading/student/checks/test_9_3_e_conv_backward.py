@@ -39,11 +39,11 @@ def test_every_window_and_filter_adds_its_share():
     setting = "two overlapping windows and two filters, upstream gradient 1"
     # each window adds W[..., 0] + W[..., 1] = [[11, 22], [33, 44]]; the middle column gets it twice
     assert_close(dX, np.array([[11.0, 33.0, 22.0], [33.0, 77.0, 44.0]]).reshape(1, 2, 3, 1),
-                 f"dX, {setting} (use += into dX_pad: every window and every filter adds its share)")
+                 f"dX, {setting}", hint="use += into dX_pad: every window and every filter adds its share")
     # each filter collects both windows: [[1, 2], [4, 5]] + [[2, 3], [5, 6]]
     assert_close(dW, np.repeat(np.array([[3.0, 5.0], [9.0, 11.0]]).reshape(2, 2, 1, 1), 2, axis=3),
-                 f"dW, {setting} (use += into dW: every window adds its share)")
-    assert_close(db, [2.0, 2.0], f"db, {setting} (use += into db: every output position adds its share)")
+                 f"dW, {setting}", hint="use += into dW: every window adds its share")
+    assert_close(db, [2.0, 2.0], f"db, {setting}", hint="use += into db: every output position adds its share")
 
 
 def test_padding_is_removed_from_dX():
