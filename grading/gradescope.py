@@ -210,18 +210,22 @@ def locate(upload):
     upload = Path(upload)
     found = {name: [] for name in STUDENT_FILES}
     links = {}
-    for folder, dirs, names in os.walk(upload):  # does not enter linked folders
-        dirs[:] = sorted(d for d in dirs if d != "__MACOSX")
-        folder = Path(folder)
+    folders = [upload]
+    while folders:  # a stack, not os.walk's recursion: an upload may nest folders thousands deep
+        folder = folders.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name, reverse=True)
+        except OSError:
+            continue
+        folders += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and e.name != "__MACOSX"]
         if folder != upload and folder.name != "layers":
             continue
-        for name in STUDENT_FILES:
-            if name in names:
-                path = folder / name
-                if path.is_symlink():
-                    links[name] = path
-                elif path.is_file():
-                    found[name].append(path)
+        for entry in entries:
+            if entry.name in STUDENT_FILES:
+                if entry.is_symlink():
+                    links[entry.name] = Path(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    found[entry.name].append(Path(entry.path))
     located, problems = {}, {}
     for name, paths in found.items():
         shown = [p.relative_to(upload).as_posix() for p in paths]
@@ -328,11 +332,11 @@ def autograde(root, seed=None, limits=None, notebook_conv=True, jobs=None, out=N
     return data
 
 
-def failure_json(message):
-    """results.json when the grader itself could not grade: no score, and a message saying so."""
-    return {"score": 0, "output": f"The autograder could not grade this submission ({message}). This is not "
-            "about your code: please tell your instructor.", "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": []}
+def failure_json():
+    """results.json when the grader itself could not grade: no score, and a message saying so. What went
+    wrong goes to stdout, the instructor's: it may quote the reference run's output."""
+    return {"score": 0, "output": "The autograder could not grade this submission. This is not about your code: "
+            "please tell your instructor.", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -375,11 +379,12 @@ def autograde_main(argv):
     try:
         autograde(args.root, seed=args.seed, limits=limits, notebook_conv=not args.quick, jobs=args.jobs,
                   allow_readable=args.allow_readable)
-    except (ValueError, UsageError, GradingError) as exc:
-        print(f"python -m grading autograde: {exc}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 - whatever failed, Gradescope must get a results.json
+        kind = "" if isinstance(exc, (ValueError, UsageError, GradingError)) else f"{type(exc).__name__}: "
+        print(f"python -m grading autograde: {kind}{exc}")
         results = args.root / "results"
         if results.is_dir() or args.root.is_dir():
             results.mkdir(exist_ok=True)
-            (results / "results.json").write_text(json.dumps(failure_json(str(exc)), indent=2) + "\n")
+            (results / "results.json").write_text(json.dumps(failure_json(), indent=2) + "\n")
         return 1
     return 0

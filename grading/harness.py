@@ -13,8 +13,16 @@ globals.
 """
 import json
 import os
+import resource
 import sys
 import traceback
+
+# Under bubblewrap the grader cannot set the process limit on bwrap itself: not root, that limit would
+# count every process of the grader's user and stop bwrap from starting. Set here, inside the sandbox's
+# user namespace, it counts the sandbox's processes alone; it comes before any of the student's code.
+if os.environ.get("GRADING_NPROC"):
+    _nproc = int(os.environ["GRADING_NPROC"])
+    resource.setrlimit(resource.RLIMIT_NPROC, (_nproc, _nproc))
 
 WORKSPACE = os.getcwd()
 sys.path.insert(0, WORKSPACE)

@@ -6,12 +6,19 @@ part's feedback names the likely mistake, with a hint, when its outputs' values 
 raised on, are those of a known mistake in the catalogue of ``grading/mistakes.py``. Diagnoses never
 decide points.
 """
+import functools
+import re
+from pathlib import Path
+
 import numpy as np
 
 from . import mistakes
 from . import notebook_values as nv
 from .gradcheck import first_mismatch as _first_bad
-from .rubric import RUBRIC
+from .release import solution_lines
+from .rubric import RUBRIC, STUDENT_FILES
+
+REPO = Path(__file__).resolve().parent.parent
 
 # What the notebook prints with the reference, from the one copy in grading/notebook_values.py.
 NOTEBOOK = {
@@ -113,8 +120,29 @@ def judge_part(part, cases, expected, child):
 
     All or nothing: the part's points when every case passes, else 0. The cases of a part test one
     behaviour end to end (an output that is right only without stride, or only without ties, is wrong
-    in a network), and the feedback, not partial points, tells how close the student came.
+    in a network), and the feedback, not partial points, tells how close the student came. Every line is
+    ``scrub``bed: the feedback quotes what the student's code printed or raised.
     """
+    points, feedback, diagnoses = _judge_part(part, cases, expected, child)
+    return points, [scrub(line) for line in feedback], diagnoses
+
+
+@functools.lru_cache(maxsize=None)
+def _solution_pattern():
+    """One regular expression matching any line of the reference's solution regions, whatever the spacing."""
+    sources = {f"layers/{name}": (REPO / "layers" / name).read_text(encoding="utf-8") for name in STUDENT_FILES}
+    lines = sorted(solution_lines(sources), key=len, reverse=True)  # the longest first, where one holds another
+    return re.compile("|".join(r"\s*".join(map(re.escape, line.split())) for line in lines))
+
+
+def scrub(text):
+    """``text`` with every line of the reference's solution cut out. The code graded for 9.3.d and 9.3.e
+    runs beside the reference's zero_padding (``rubric.REFERENCE_SIBLINGS``) and may print its file or
+    raise it as a message: the feedback would hand it to the student."""
+    return _solution_pattern().sub("[a line of the reference solution, removed]", text)
+
+
+def _judge_part(part, cases, expected, child):
     max_points = RUBRIC[part].points
     n = len(cases)
     if child.status != "ok":

@@ -6,7 +6,7 @@ imports (``layers/`` without ``vectorized.py``, ``activations/``, ``losses/``, `
 three student files, only the graded part's is the student's; the others are stubbed as in the release,
 except the reference ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``). The child is ``python -I -S
 _harness.py`` (no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``,
-``RLIMIT_NPROC`` (as root) and a wall-clock timeout, and a seccomp filter (``SECCOMP``) that refuses
+``RLIMIT_NPROC`` (under a containment) and a wall-clock timeout, and a seccomp filter (``SECCOMP``) that refuses
 sockets, kernel keys, POSIX and System V IPC and new namespaces; its output goes to one file of which the
 tail is read; its results are read without pickle. Around that, one of three containments, chosen once
 per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
@@ -113,11 +113,6 @@ def is_root():
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def drops_privileges():
-    """True when children run as uids of their own: only root can give them one."""
-    return is_root()
-
-
 _CHOSEN = {}
 
 
@@ -134,6 +129,8 @@ def isolation():
         raise RuntimeError(f"namespaces were asked for but cannot be used here: {why_not}")
     if wanted == "uid" and not is_root():
         raise RuntimeError("the uid fallback was asked for, but it needs the grader to run as root")
+    if wanted == "none" and is_root():
+        raise RuntimeError("no isolation was asked for, but as root that would run the students' code as root")
     chosen = wanted if wanted != "auto" else "namespaces" if not why_not else "uid" if is_root() else "none"
     _CHOSEN[wanted] = chosen
     return chosen
@@ -431,7 +428,7 @@ def bwrap_command(ws, uid, seccomp_fd=None):
     prefix = os.path.realpath(sys.base_prefix)
     # As root, no user namespace: the child must become a real, unprivileged uid for RLIMIT_NPROC to
     # count its processes (a user namespace of root's would map it to root, whom the limit spares).
-    # Not root, bwrap needs a user namespace, and the limit counts within it.
+    # Not root, bwrap makes a user namespace, and a limit set inside it counts its processes alone.
     words = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session"]
     for top in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -655,14 +652,14 @@ def run_child(ws, timeout, memory_bytes=None):
     }
     cpu = int(timeout) + 2
     with contextlib.ExitStack() as held:
-        uid = held.enter_context(child_user()) if is_root() and mode != "none" else None
+        uid = held.enter_context(child_user()) if is_root() else None
         if mode == "namespaces":
             seccomp_fd = held.enter_context(_readable(SECCOMP)) if SECCOMP is not None else None
             command = bwrap_command(ws, uid, seccomp_fd) + [os.path.realpath(sys.executable), "-I", "-S",
                                                             "_harness.py", SANDBOX_NUMPY]
-            # bwrap itself starts as the grader (root, or the grader's user in a user namespace); setpriv
-            # takes the uid, and RLIMIT_NPROC counts from there.
-            preexec = _limits(memory_bytes, cpu, CHILD_PROCESSES)
+            # bwrap itself starts as the grader, so the process limit waits for the harness (see there)
+            env["GRADING_NPROC"] = str(CHILD_PROCESSES)
+            preexec = _limits(memory_bytes, cpu)
             popen = {"pass_fds": [seccomp_fd] if seccomp_fd is not None else []}
         else:
             run = runtime()

@@ -246,6 +246,36 @@ def test_the_files_are_found_where_students_put_them(tmp_path):
     assert problems["Conv2D.py"].startswith("Conv2D.py was uploaded 2 times (Conv2D.py, layers/Conv2D.py)")
 
 
+def test_an_upload_nested_thousands_of_folders_deep_is_searched_without_recursion(tmp_path):
+    reference_files(tmp_path / "upload")
+    fd = os.open(tmp_path / "upload", os.O_RDONLY)
+    for _ in range(3000):  # past Python's recursion limit, which os.walk would meet
+        os.mkdir("d", dir_fd=fd)
+        fd, parent = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(parent)
+    os.close(fd)
+    located, problems = gradescope.locate(tmp_path / "upload")
+    assert problems == {} and sorted(located) == sorted(STUDENT_FILES)
+    subprocess.run(["rm", "-rf", str(tmp_path / "upload" / "d")], check=True)
+
+
+def test_when_the_grader_fails_the_student_reads_a_fixed_message_and_the_instructor_the_reason(
+        tmp_path, monkeypatch, capsys):
+    """The reason may quote the reference run's output: it goes to stdout, which students do not see."""
+    import grading.__main__ as grader
+
+    def fail(*args, **kwargs):
+        raise grader.GradingError("the reference failed in the sandbox: X_pad = np.pad(...)")
+
+    monkeypatch.setattr(grader, "grade_batch", fail)
+    root = tmp_path / "autograder"
+    reference_files(root / "submission")
+    assert gradescope.autograde_main(["--root", str(root), "--allow-readable"]) == 1
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and results["tests"] == [] and "tell your instructor" in results["output"]
+    assert "np.pad" not in json.dumps(results) and "np.pad" in capsys.readouterr().out
+
+
 def test_the_stub_scores_zero_with_the_not_implemented_message(bundle, tmp_path):
     def upload(sub):
         for name in STUDENT_FILES:
@@ -317,6 +347,24 @@ for _path in {targets!r}:
     results, _ = run_bundle(bundle, root, upload)
     check_shape(results)  # no line of the solution anywhere in results.json
     assert results["score"] == FULL, [t["output"] for t in results["tests"]]
+
+
+def test_the_reference_beside_a_part_never_reaches_its_feedback(bundle, tmp_path):
+    """9.3.d and 9.3.e run beside the reference's utils.py (REFERENCE_SIBLINGS): an upload whose Conv2D.py
+    prints that file and raises with its text loses those parts, and no line of it reaches results.json."""
+    hostile = """
+_text = open("layers/utils.py").read().split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0]
+print(_text)
+raise RuntimeError(_text)
+"""
+    def upload(sub):
+        reference_files(sub)
+        (sub / "Conv2D.py").write_text(hostile + REFERENCE["Conv2D.py"])
+    results, _ = run_bundle(bundle, tmp_path / "autograder", upload)
+    check_shape(results)  # no line of the solution anywhere in results.json
+    outputs = {t["name"][:5]: t["output"] for t in results["tests"]}
+    assert "a line of the reference solution, removed" in outputs["9.3.d"], outputs["9.3.d"]
+    assert results["score"] == FULL - RUBRIC["9.3.d"].points - RUBRIC["9.3.e"].points
 
 
 # ---------------------------------------------------------------------------------------------------

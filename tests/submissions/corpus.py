@@ -71,13 +71,15 @@ def processes_with(marker):
     return found
 
 
-def files_with(marker, roots=("/tmp", "/var/tmp", "/dev/shm")):
-    """Paths under ``roots`` whose name holds ``marker`` (what an attack left behind, say). Links to
-    folders are not followed (os.walk)."""
+def files_with(marker, roots=("/tmp", "/var/tmp", "/dev/shm", "/run/lock")):
+    """Paths directly in ``roots`` whose name holds ``marker``: what an attack left behind, each of which
+    starts there (a walk below would meet the attack's own folders, nested thousands deep)."""
     found = []
     for root in roots:
-        for folder, dirs, files in os.walk(root):
-            found += [os.path.join(folder, name) for name in dirs + files if marker in name]
+        try:
+            found += [os.path.join(root, name) for name in os.listdir(root) if marker in name]
+        except OSError:
+            pass
     return found
 
 
