@@ -468,7 +468,12 @@ def main(argv=None):
         return 1
     if args.feedback or args.report:
         from .feedback import write_outputs
-        write_outputs(graded, feedback=args.feedback, report=args.report)
+        try:
+            write_outputs(graded, feedback=args.feedback, report=args.report)
+        except ValueError as exc:  # two keys that make one file name: the grades are saved, say so
+            print(f"python -m grading: {exc}" + (f" (the results are in {args.json})" if args.json else ""),
+                  file=sys.stderr)
+            return 1
     return 0
 
 

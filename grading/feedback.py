@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from .report import _atomic_write, read_json, total_text
-from .rubric import MAX_POINTS, RUBRIC
+from .rubric import MAX_POINTS, RUBRIC, TOTAL_POINTS
 
 NO_KNOWN_MISTAKE = "no known mistake matched"
 
@@ -44,9 +44,7 @@ def student_markdown(name, entry):
     for part, spec in RUBRIC.items():
         info = entry["parts"][part]
         lines += ["", f"## {part} {spec.title}: {info['points']:g}/{spec.points}", ""]
-        if info.get("diagnoses"):
-            lines += [f"Likely mistake: {', '.join(info['diagnoses'])}.", ""]
-        lines.append(_fence(info["feedback"] or ["(no feedback)"]))
+        lines.append(_fence(info["feedback"] or ["(no feedback)"]))  # its last lines name the likely mistakes
     return "\n".join(lines) + "\n"
 
 
@@ -100,7 +98,7 @@ def _png(figure):
 
 def _score_values(numbers):
     """Every whole total from 0 to full marks, and any other total that occurred: empty bars show too."""
-    return sorted(set(range(sum(spec.points for spec in RUBRIC.values()) + 1)) | set(numbers["totals"]))
+    return sorted(set(range(TOTAL_POINTS + 1)) | set(numbers["totals"]))
 
 
 def _plots(numbers):
@@ -108,7 +106,7 @@ def _plots(numbers):
     canvas: no pyplot, so no global backend is chosen for the caller."""
     from matplotlib.figure import Figure
 
-    full = sum(spec.points for spec in RUBRIC.values())
+    full = TOTAL_POINTS
     scores = Figure(figsize=(6, 3), dpi=100)
     ax = scores.add_subplot()
     values = _score_values(numbers)

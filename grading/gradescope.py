@@ -31,7 +31,7 @@ from .rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
 from .sandbox import LEFT_OUT as LEFT_OUT_OF_WORKSPACES, PACKAGES, REPO
 
 # The oldest Python this package supports; the pinned packages may ask for a newer one (numpy does).
-PYTHON_FLOOR = (3, 10)
+PYTHON_FLOOR = (3, 11)
 NEWEST_MINOR = 14  # setup.sh looks for python3.14 down to the oldest one the pins accept
 # The container grades; it does not regenerate the public checks or draw class reports (matplotlib).
 LEFT_OUT = {"grading/make_expected.py", "grading/feedback.py"}

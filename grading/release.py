@@ -28,7 +28,7 @@ import textwrap
 import tokenize
 from pathlib import Path
 
-from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
+from .rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, TOTAL_POINTS
 
 REPO = Path(__file__).resolve().parent.parent
 STUDENT_TEMPLATES = Path(__file__).resolve().parent / "student"
@@ -253,7 +253,7 @@ def _parts_table():
 
 
 def _points_paragraph():
-    total = sum(spec.points for spec in RUBRIC.values())
+    total = TOTAL_POINTS
     text = ("Grading counts each part as all or nothing: all its points, or none. The exercise is graded "
             f"out of {MAX_POINTS:g} points, as the notebook's heading says")
     if total > MAX_POINTS:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .run import student_file_problem
-from .rubric import MAX_POINTS, RUBRIC
+from .rubric import MAX_POINTS, RUBRIC, TOTAL_POINTS
 
 
 def _strip_docstrings(node):
@@ -113,7 +113,7 @@ def table(results, seed=None, isolation=None):
         rows.append(f"{shown(name):<{width}}  {cells}  {total_text(entry)}")
     maxes = "  ".join(f"{_points(RUBRIC[p].points):>5}" for p in parts)
     rows.append(f"{'(max)':<{width}}  {maxes}  {MAX_POINTS}; the parts add up to "
-                f"{sum(p.points for p in RUBRIC.values())}, points above {MAX_POINTS} are a bonus")
+                f"{TOTAL_POINTS}, points above {MAX_POINTS} are a bonus")
     lost = []
     for name, entry in results.items():
         for p in parts:

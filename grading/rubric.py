@@ -16,6 +16,7 @@ RUBRIC = {
 }
 
 MAX_POINTS = 6
+TOTAL_POINTS = sum(part.points for part in RUBRIC.values())  # 7: a full solution's score
 
 # The three files a submission hands in, under its layers/ folder.
 STUDENT_FILES = ("utils.py", "Maxpool2D.py", "Conv2D.py")

@@ -288,23 +288,42 @@ def _lock_folder():
     return UID_LOCKS
 
 
+def _lock(uid):
+    """A descriptor holding the exclusive lock of ``uid`` in ``UID_LOCKS``, or None if a grader holds it."""
+    fd = os.open(_lock_folder() / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _release(uid, fd):
+    """Release ``uid``'s lock once nothing of it is left; else keep it locked while this grader runs, so
+    that no child is handed a uid whose processes are stuck in the kernel."""
+    if clear_uid(uid):
+        os.close(fd)
+        return True
+    _QUARANTINED[uid] = fd
+    print(f"grading: processes of uid {uid} survive SIGKILL; the uid stays locked", file=sys.stderr)
+    return False
+
+
+_QUARANTINED = {}  # uid -> the descriptor holding its lock, never closed
+
+
 @contextlib.contextmanager
 def child_user():
     """A uid (also the gid) that no other running child of any grader on this machine holds, for as
     long as the ``with`` block runs, with no process and no file of it around on entry or on exit. A
     slot is held through an exclusive lock on its file in ``UID_LOCKS``; uids the system knows by name
-    are skipped. A uid whose processes cannot be killed (stuck in the kernel) stays locked for as long
-    as this grader runs, so that no child is handed it meanwhile."""
-    locks = _lock_folder()
-    for slot in range(CHILD_UID_SLOTS):
-        uid = CHILD_UID_BASE + slot
+    are skipped."""
+    for uid in range(CHILD_UID_BASE, CHILD_UID_BASE + CHILD_UID_SLOTS):
         if uid in _QUARANTINED or _taken(uid):
             continue
-        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        fd = _lock(uid)
+        if fd is None:
             continue
         if not clear_uid(uid):  # a grader that died may have left some
             _QUARANTINED[uid] = fd
@@ -312,62 +331,42 @@ def child_user():
         try:
             yield uid
         finally:
-            if clear_uid(uid):
-                os.close(fd)
-            else:
-                _QUARANTINED[uid] = fd
-                print(f"grading: processes of uid {uid} survive SIGKILL; the uid stays locked", file=sys.stderr)
+            _release(uid, fd)
         return
     raise RuntimeError(f"all {CHILD_UID_SLOTS} child uids from {CHILD_UID_BASE} are in use: too many children at once")
-
-
-_QUARANTINED = {}  # uid -> the descriptor holding its lock, never closed
 
 
 def sweep_child_uids():
     """Kill what a grader that was itself killed left running as a child uid, and remove its files: every
     child uid with a live process whose lock no running grader holds. (Its lock went with the dead
     grader, so the uid would otherwise wait, busy, for the next grader to take it.)"""
-    busy = set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/status") as f:
-                    uid = next(int(line.split()[1]) for line in f if line.startswith("Uid:"))
-            except (OSError, ValueError, StopIteration):
-                continue
-            if CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_SLOTS:
-                busy.add(uid)
-    locks = _lock_folder()
+    busy = {uid for _, uid, _ in _processes() if CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_SLOTS}
     for uid in sorted(busy - set(_QUARANTINED)):
         if _taken(uid):
             continue  # a user the system knows by name, never handed out
-        fd = os.open(locks / str(uid), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)  # a running grader's child
-            continue
-        if clear_uid(uid):
-            os.close(fd)
-        else:
-            _QUARANTINED[uid] = fd
+        fd = _lock(uid)
+        if fd is not None:
+            _release(uid, fd)
 
 
-def processes_of(uid):
-    """Pids of live processes whose real uid is ``uid``, from /proc (zombies run nothing: they only wait
-    for their parent, perhaps another grader, to collect them)."""
+def _processes():
+    """(pid, real uid, state letter) of every process in /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/status") as f:
                     fields = dict(line.split(":", 1) for line in f if line[:4] in ("Stat", "Uid:"))
-                if int(fields["Uid"].split()[0]) == uid and fields["State"].split()[0] not in ("Z", "X"):
-                    found.append(int(entry))
+                found.append((int(entry), int(fields["Uid"].split()[0]), fields["State"].split()[0]))
             except (OSError, ValueError, KeyError, IndexError):
                 continue
     return found
+
+
+def processes_of(uid):
+    """Pids of live processes whose real uid is ``uid`` (zombies run nothing: they only wait for their
+    parent, perhaps another grader or a container's PID 1 that reaps nothing, to collect them)."""
+    return [pid for pid, owner, state in _processes() if owner == uid and state not in ("Z", "X")]
 
 
 def clear_uid(uid, seconds=10.0):

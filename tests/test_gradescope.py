@@ -19,12 +19,12 @@ import pytest
 from grading import gradescope
 from grading.__main__ import main
 from grading.release import solution_lines, stub_source
-from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES
+from grading.rubric import MAX_POINTS, RUBRIC, STUDENT_FILES, TOTAL_POINTS
 
 from submissions.corpus import build
 
 REPO = Path(__file__).resolve().parents[1]
-FULL = sum(spec.points for spec in RUBRIC.values())
+FULL = TOTAL_POINTS
 QUICK = ["--quick", "--time-factor", "5", "--time-floor", "5", "--memory-mb", "300"]
 REFERENCE = {name: (REPO / "layers" / name).read_text() for name in STUDENT_FILES}
 SOLUTION = solution_lines({f"layers/{name}": text for name, text in REFERENCE.items()})
@@ -431,7 +431,7 @@ def test_one_feedback_file_per_submission_without_reference_code(batch):
         assert not leaked([text]), (name, leaked([text])[:3])
     # the instructor's JSON does hold reference code (the diffs): the feedback files leave it out
     assert leaked(strings(results["stub"]["diff"]))
-    assert "Likely mistake: gradient sent to every tied maximum." in files["mask_every_tied_maximum"]
+    assert "likely mistake: gradient sent to every tied maximum" in files["mask_every_tied_maximum"]
     assert "**7/6 (+1 bonus) (quick)**" in files["reference"]
 
 

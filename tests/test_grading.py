@@ -21,7 +21,7 @@ import pytest
 
 from grading import cases, judge, mistakes, report, run, sandbox
 from grading.__main__ import Limits, fingerprint, grade_batch, main
-from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
+from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES, TOTAL_POINTS
 from layers import Conv2D, Maxpool2D
 
 from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build, processes_with
@@ -31,7 +31,7 @@ TEST_LIMITS = Limits(time_factor=5.0, time_floor=5.0, memory_mb=300.0)
 # As root the grader refuses a repository other users can read unless told otherwise; the tests of that
 # refusal are below, every other test grades with it allowed.
 LIMIT_ARGS = ["--time-factor", "5", "--time-floor", "5", "--memory-mb", "300", "--no-progress", "--allow-readable"]
-FULL = sum(part.points for part in RUBRIC.values())
+FULL = TOTAL_POINTS
 
 # Appended to a file: every comparison numpy offers says "equal", print is silenced. It runs only in the
 # sandboxed child, so it must change nothing.
@@ -248,7 +248,7 @@ def corpus_batch(tmp_path_factory):
         for name in STUDENT_FILES:
             with open(folder / "layers" / name, "a") as f:
                 f.write(NUMPY_PATCH)
-    # A missing file costs its parts only; a symbolic link counts as missing (its target is not read).
+    # A missing file costs its parts only; a symbolic link refuses the submission (its target is not read).
     missing = copy_reference(root / "missing_conv")
     (missing / "layers" / "Conv2D.py").unlink()
     (root / "empty_folder").mkdir()  # one student's empty hand-in costs that student, not the batch

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 
 from grading import sandbox
-from grading.rubric import RUBRIC, STUDENT_FILES
+from grading.rubric import STUDENT_FILES, TOTAL_POINTS
 
 from submissions.corpus import SUBMISSIONS, build, files_with, processes_with
 
 REPO = Path(__file__).resolve().parents[1]
-FULL = sum(part.points for part in RUBRIC.values())
+FULL = TOTAL_POINTS
 ATTACKS = [entry.name for entry in SUBMISSIONS if entry.kind == "attack"]
 FIRST = [name for name in ATTACKS if name != "attack_load_stolen"]
 GRADER_FILES = ("grading", "layers", "activations", "losses", "model.py")

@@ -23,7 +23,7 @@ from packaging.version import Version
 from grading import make_expected
 from grading import rubric
 from grading.release import ANSWER_FILES, PARTS as REGIONS, RELEASED_AS, ReleaseError, find_regions, main, make_release
-from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC
+from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, TOTAL_POINTS
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -224,7 +224,7 @@ def test_the_student_readme_is_filled_from_the_rubric_the_expected_values_and_re
     for (part, *_, functions), spec in zip(rows, RUBRIC.values()):
         assert re.findall(r"`([\w.]+)`", functions) == list(spec.functions), part
 
-    total = sum(spec.points for spec in RUBRIC.values())
+    total = TOTAL_POINTS
     points = " ".join(readme.split("## Points", 1)[1].split("##", 1)[0].split())
     assert f"graded out of {MAX_POINTS:g} points" in points and f"scores {total:g}/{MAX_POINTS:g}" in points
     assert f"one mistake in a 1-point part still gives {MAX_POINTS:g}/{MAX_POINTS:g}" in points

@@ -6,7 +6,6 @@ import layers
 import notebook_values  # grading/notebook_values.py, released beside these checks
 
 from helpers import EXPECTED, assert_close, assert_unchanged, case_id, cases, conv_with
-from layers import Conv2D
 
 
 pytestmark = pytest.mark.part("9.3.d")

@@ -12,7 +12,6 @@ import notebook_values  # grading/notebook_values.py, released beside these chec
 from helpers import (EXPECTED, assert_close, assert_unchanged, case_id, cases, conv_with, forward_for_grad,
                      skip_unless_forward_is_right)
 from gradcheck import numerical_gradient  # grading/gradcheck.py, released beside these checks
-from layers import Conv2D
 
 pytestmark = pytest.mark.part("9.3.e")
 
