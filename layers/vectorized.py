@@ -24,6 +24,7 @@ are then a single evenly strided run of the padded image, so each offset costs o
 per channel and chunk, not one per output row. The extra positions meet a zero output gradient, so
 they change no result.
 """
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -79,7 +80,7 @@ def _scratch(layer, name, shape):
 CHUNK_BYTES = 4 * 2**20
 
 _blas = None  # numpy's BLAS, as threadpoolctl sees it; looked up on first use
-_pools = {}  # thread pools by size, kept for the next call
+_pools = {}  # thread pools by (process, size), kept for the next call
 
 
 def _threads(n_chunks):
@@ -106,10 +107,12 @@ def _each_chunk(work, n_chunks, threads):
         for j in range(slot, n_chunks, threads):
             work(j, slot)
 
-    if threads not in _pools:
-        _pools[threads] = ThreadPoolExecutor(threads)
+    # a forked child inherits the pool but not its threads, so it needs its own
+    key = (os.getpid(), threads)
+    if key not in _pools:
+        _pools[key] = ThreadPoolExecutor(threads)
     with _blas.limit(limits=1):
-        for done in [_pools[threads].submit(share, slot) for slot in range(threads)]:
+        for done in [_pools[key].submit(share, slot) for slot in range(threads)]:
             done.result()
 
 
