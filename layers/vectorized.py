@@ -124,11 +124,12 @@ class _Grid:
         self.m, self.H, self.W, self.C_in = X_shape
         self.H_out = (self.H + 2 * p - k) // s + 1
         self.W_out = (self.W + 2 * p - k) // s + 1
-        # The padded image is stored W_pad wide, a multiple of s, with s more zero rows below: then
-        # every kernel offset's positions are W_row = W_pad / s per row (W_out of them real) and
-        # stay inside the image (see _positions).
-        self.W_row = -(-(self.W + 2 * p) // s)
-        self.W_pad, self.H_pad = s * self.W_row, self.H + 2 * p + s
+        # The padded image is stored W_pad wide, a multiple of s, so every kernel offset reads
+        # W_row = W_pad / s positions a row, W_out of them real (see _positions). A row's right
+        # padding runs on into the next row's left padding, so W + p columns are enough. With s + 1
+        # more zero rows below, the last row's extra positions stay inside the image too.
+        self.W_row = max(self.W_out, -(-(self.W + p) // s))
+        self.W_pad, self.H_pad = s * self.W_row, self.H + 2 * p + s + 1
         self.P = self.H_out * self.W_row  # positions per example
         self.K = k * k * self.C_in
         self.chunk = max(1, min(self.m, CHUNK_BYTES // (8 * (self.K + 1) * self.P)))
