@@ -98,15 +98,17 @@ def _each_chunk(work, n_chunks, threads):
     products (numpy copies and adds, one thread each) use every core too; numpy releases the GIL in
     both. Meanwhile numpy's BLAS stays limited to one thread in the whole process.
     """
-    if threads == 1:
-        for j in range(n_chunks):
-            work(j, 0)
-        return
+    # Shared: a thread takes the next chunk when it is free, so one that another process slows down
+    # does not hold the others up.
+    chunks = iter(range(n_chunks))
 
     def share(slot):
-        for j in range(slot, n_chunks, threads):
+        for j in chunks:
             work(j, slot)
 
+    if threads == 1:
+        share(0)
+        return
     # a forked child inherits the pool but not its threads, so it needs its own
     key = (os.getpid(), threads)
     if key not in _pools:
