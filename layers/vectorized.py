@@ -76,7 +76,7 @@ def _scratch(layer, name, shape):
 
 
 # Bytes of window matrix per chunk of examples: about two L2 caches of the benchmark machine (2 MB
-# a core). There, chunks of 2 to 8 MB ran alike; 0.5 MB, or the whole batch at once, slower.
+# a core). There, chunks of 2 to 8 MB ran alike; 1 MB, or the whole batch at once, slower.
 CHUNK_BYTES = 4 * 2**20
 
 _blas = None  # numpy's BLAS, as threadpoolctl sees it; looked up on first use
