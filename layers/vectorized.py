@@ -18,11 +18,11 @@ back, layout copies), and three choices keep them short. The batch goes through 
 examples whose columns take a few MB, so each chunk is built, multiplied and added back while it is
 in cache. The chunks are shared among as many threads as BLAS would use, each running
 single-threaded BLAS (as PyTorch does), so the numpy passes use every core too. And the layer
-computes at every position of the padded grid's rows (``W_row`` a row: for stride 1, k - 1 more
-than ``W_out``) and drops the extra ones: channels first, one kernel offset's windows in one image
-are then a single evenly strided run of the padded image, so each offset costs one long copy or add
-per channel and chunk, not one per output row. The extra positions meet a zero output gradient, so
-they change no result.
+computes at every position of the padded grid's rows (``W_row`` a row, a few more than ``W_out``)
+and drops the extra ones: channels first and with stride 1, one kernel offset's windows in one image
+are then a single run of the padded image, so each offset costs one long copy or add per channel
+and example, not one per output row. The extra positions meet a zero output gradient, so they
+change no result.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -148,8 +148,9 @@ def _positions(planes, a, b, s, g):
     """A view of the entries kernel offset (a, b) reads in each padded image: (C, n, H_out, W_row).
 
     ``planes`` holds n padded images per channel, each flattened to H_pad * W_pad entries. Position
-    (h, w) reads entry (h*s + a) * W_pad + w*s + b; past ``W_out`` that runs on into the next row, a
-    value no real output uses. With s = 1 the positions of one image are a single contiguous run.
+    (h, w) reads entry (h*s + a) * W_pad + w*s + b, which may lie past the end of its row: for a real
+    output only in the next row's left padding (zeros); for the extra positions past ``W_out``
+    anywhere, but no real output uses those. With s = 1 the positions of one image are one run.
     """
     start = a * g.W_pad + b
     rows = planes[:, :, start:start + s * g.W_pad * g.H_out]
@@ -167,8 +168,10 @@ class Conv2D(_LoopConv2D):
         self._cols_of = None  # the cached input whose windows the reused matrix "cols" holds now
 
     def _cols(self, g):
-        """The reused window matrix of the batch: shape (K + 1, m, P). Fetched before the threads start,
-        which then write disjoint parts of it."""
+        """The reused window matrix of the batch, shape (K + 1, m, P).
+
+        Fetched before the threads start, which then write disjoint parts of it.
+        """
         return _scratch(self, "cols", (g.K + 1, g.m, g.P))
 
     def _im2col(self, X, g, j, slot, cols):
