@@ -25,3 +25,14 @@ def test_the_notebook_cells_the_grader_replays_draw_the_notebooks_inputs():
     X_pool = cases.notebook_cases("9.3.b")[0]["inputs"]["X"]
     assert X_pool.shape == nv.MAXPOOL_X_SHAPE and ev.notebook_9_3_b()[1].shape == nv.MAXPOOL_OUT_SHAPE
     assert cases.notebook_cases("9.3.a")[0]["inputs"]["X"].tolist() == ev.notebook_9_3_a()[0].tolist()
+
+
+def test_the_readme_shows_the_values_of_notebook_values():
+    """The README's table of printed values is for readers; this keeps it from drifting off the one copy."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name in NAMES:
+        value = getattr(nv, name)
+        if isinstance(value, float):
+            assert repr(value) in readme, f"README.md does not show {name} = {value!r}"
