@@ -5,10 +5,11 @@ following a link (``__main__.take``). The workspace is a fresh folder holding th
 imports (``layers/`` without ``vectorized.py``, ``activations/``, ``losses/``, ``model.py``) in which, of the
 three student files, only the graded part's is the student's; the others are stubbed as in the release,
 except the reference ``utils.py`` for 9.3.d/e (``rubric.REFERENCE_SIBLINGS``). The child is ``python -I -S
-_harness.py`` (no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE``,
-``RLIMIT_NPROC`` (under a containment) and a wall-clock timeout, and a seccomp filter (``SECCOMP``) that refuses
-sockets, kernel keys, POSIX and System V IPC and new namespaces; its output goes to one file of which the
-tail is read; its results are read without pickle. Around that, one of three containments, chosen once
+_harness.py`` (no environment, no site), under ``RLIMIT_AS``, ``RLIMIT_CPU``, ``RLIMIT_FSIZE`` and a
+wall-clock timeout and, under either containment below, ``RLIMIT_NPROC`` and a seccomp filter
+(``SECCOMP``) that refuses sockets, kernel keys, POSIX and System V IPC and new namespaces; its output goes to
+one file of which the tail is read, and whatever of it reaches the feedback is scrubbed of the
+reference's solution lines (``judge.scrub``); its results are read without pickle. Around that, one of three containments, chosen once
 per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
 
 ``namespaces`` (bubblewrap on PATH and allowed to create namespaces): the child runs under ``bwrap`` in
@@ -34,11 +35,13 @@ per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
 Known gaps. Both: the workspace is on the grader's disk, and only each file's size is limited, so a part
 may fill the disk within its time limit; a part may hold ``CHILD_PROCESSES`` times its memory limit and
 slow a part that runs beside it (never past the time factor on 2 cores); file locks on the shared
-read-only files are a slow channel between parts running at the same time. ``uid``: the child can read
-whatever every user can read on the machine, so another readable copy of the reference (another clone, a
-shared ``.git``) is within its reach: grade where the only copy is closed (a container); it sees other
-processes in ``/proc``; ``/dev/shm`` is the machine's, bounded by its memory. A course is safest graded
-in a container or VM without network.
+read-only files are a slow channel between parts running at the same time; the code graded for 9.3.d/e
+can read the reference zero_padding beside it, by design, and smuggle it out encoded past the scrub
+(worth 9.3.a's one point at most). ``uid``: the child can read whatever every user can read on the
+machine, so another readable copy of the reference (another clone, a shared ``.git``) is within its
+reach: grade where the only copy is closed (a container); it sees other processes in ``/proc``; two
+parts running at the same time can share a file in a folder every user may write to; ``/dev/shm`` is
+the machine's, bounded by its memory. A course is safest graded in a container or VM without network.
 """
 import contextlib
 import ctypes
