@@ -158,6 +158,8 @@ def choose_isolation(allow_readable, submissions):
     except RuntimeError as exc:
         raise UsageError(str(exc)) from None
     os.environ["GRADING_ISOLATION"] = mode
+    os.environ["GRADING_OWNER"] = str(os.getpid())  # names the temporary folders of this grader's workers
+    sandbox.sweep_orphaned_folders()
     if sandbox.is_root() and mode != "none":
         sandbox.sweep_child_uids()
     if mode == "none":
@@ -276,7 +278,7 @@ def grade_batch(submissions, json_path=None, csv_path=None, jobs=None, redo=Fals
     batch = Batch(seed=secrets.randbits(32) if seed is None else seed, quick=not notebook_conv,
                   fingerprint=fingerprint(), isolation=mode, limits=limits or Limits(),
                   jobs=jobs or os.cpu_count() or 1, progress=progress, json_path=json_path, results=dict(previous))
-    copies = Path(tempfile.mkdtemp(prefix="grading-batch-"))  # 0o700: the grader's alone
+    copies = Path(tempfile.mkdtemp(prefix=f"grading-batch-{os.getpid()}-"))  # 0o700: the grader's alone
     try:
         refused = {}
         for number, path in enumerate(submissions):
@@ -360,9 +362,9 @@ def _grade(batch, names):
 
     def on_result(task, result):
         part = task[0]
-        if isinstance(result, Broken):
+        if isinstance(result, Broken):  # its reason may quote what the student's code wrote: scrubbed
             result = {"points": 0.0, "max": RUBRIC[part].points, "title": RUBRIC[part].title, "diagnoses": [],
-                      "feedback": [result.why], "seconds": 0.0, "status": "broken"}
+                      "feedback": [judge.scrub(result.why)], "seconds": 0.0, "status": "broken"}
         for name in waiting[task]:
             parts_done[name][part] = dict(result)
             store_if_complete(name)

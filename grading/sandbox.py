@@ -34,7 +34,8 @@ per batch (``isolation()``; ``GRADING_ISOLATION`` forces one):
 
 Known gaps. Both: the workspace is on the grader's disk, and only each file's size is limited, so a part
 may fill the disk within its time limit; a part may hold ``CHILD_PROCESSES`` times its memory limit and
-slow a part that runs beside it (never past the time factor on 2 cores); file locks on the shared
+slow a part that runs beside it (measured: about 5 times, so a correct part within half the time
+factor of the reference's speed still passes); file locks on the shared
 read-only files are a slow channel between parts running at the same time; the code graded for 9.3.d/e
 can read the reference zero_padding beside it, by design, and smuggle it out encoded past the scrub
 (worth 9.3.a's one point at most). ``uid``: the child can read whatever every user can read on the
@@ -184,7 +185,7 @@ def make_workspace(student_files=None, source=REPO, reference=()):
     Returns its path; the caller removes it with ``remove_workspace``. It sits alone in a directory of
     its own (``0o711``), so that under the uid fallback other children can reach their own workspace
     through the temporary directory but cannot list this one's name."""
-    own = Path(tempfile.mkdtemp(prefix="grading-"))
+    own = Path(tempfile.mkdtemp(prefix=f"grading-{owner()}-"))
     own.chmod(0o711)
     ws = Path(tempfile.mkdtemp(prefix="ws-", dir=own))
     for package in PACKAGES:
@@ -198,6 +199,22 @@ def make_workspace(student_files=None, source=REPO, reference=()):
             (ws / "layers" / name).write_text(stubbed_source(source / "layers" / name), encoding="utf-8")
     shutil.copyfile(HARNESS, ws / "_harness.py")
     return ws
+
+
+def owner():
+    """The pid of the grader a temporary folder belongs to (its workers inherit ``GRADING_OWNER``)."""
+    return os.environ.get("GRADING_OWNER") or str(os.getpid())
+
+
+def sweep_orphaned_folders():
+    """Remove the temporary folders of graders that died without removing them (killed mid-batch): their
+    workspaces hold the reference's utils.py for 9.3.d/e and are owned by a child uid, which a later
+    child may be handed, and their copies of the submissions are students' work."""
+    tmp = Path(tempfile.gettempdir())
+    for path in tmp.glob("grading-*"):
+        pid = path.name.removeprefix("grading-").removeprefix("batch-").split("-")[0]
+        if pid.isdigit() and path.is_dir() and not path.is_symlink() and not Path(f"/proc/{pid}").exists():
+            remove_tree(path)
 
 
 def stubbed_source(path):
@@ -343,7 +360,7 @@ def sweep_child_uids():
     """Kill what a grader that was itself killed left running as a child uid, and remove its files: every
     child uid with a live process whose lock no running grader holds. (Its lock went with the dead
     grader, so the uid would otherwise wait, busy, for the next grader to take it.)"""
-    busy = {uid for _, uid, _ in _processes() if CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_SLOTS}
+    busy = {uid for _, uid, _, _ in _processes() if CHILD_UID_BASE <= uid < CHILD_UID_BASE + CHILD_UID_SLOTS}
     for uid in sorted(busy - set(_QUARANTINED)):
         if _taken(uid):
             continue  # a user the system knows by name, never handed out
@@ -353,46 +370,68 @@ def sweep_child_uids():
 
 
 def _processes():
-    """(pid, real uid, state letter) of every process in /proc."""
+    """(pid, real uid, state letter, parent pid) of every process in /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/status") as f:
-                    fields = dict(line.split(":", 1) for line in f if line[:4] in ("Stat", "Uid:"))
-                found.append((int(entry), int(fields["Uid"].split()[0]), fields["State"].split()[0]))
+                    fields = dict(line.split(":", 1) for line in f if line[:4] in ("Stat", "Uid:", "PPid"))
+                found.append((int(entry), int(fields["Uid"].split()[0]), fields["State"].split()[0],
+                              int(fields["PPid"])))
             except (OSError, ValueError, KeyError, IndexError):
                 continue
     return found
 
 
 def processes_of(uid):
-    """Pids of live processes whose real uid is ``uid`` (zombies run nothing: they only wait for their
-    parent, perhaps another grader or a container's PID 1 that reaps nothing, to collect them)."""
-    return [pid for pid, owner, state in _processes() if owner == uid and state not in ("Z", "X")]
+    """Pids of live processes whose real uid is ``uid`` (a zombie runs nothing: it only waits for its
+    parent to collect it)."""
+    return [pid for pid, owner, state, _ in _processes() if owner == uid and state not in ("Z", "X")]
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper():
+    """Have what a child leaves behind re-parented to this process rather than to PID 1, so that
+    ``clear_uid`` collects its zombies itself: a container's PID 1 may reap slowly or never, and until
+    then they count against the next part's process limit under the same uid."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
 def clear_uid(uid, seconds=10.0):
-    """Kill every process of ``uid`` and remove what it left in ``LITTER_ROOTS``; False if some process
-    of it still runs after ``seconds``.
+    """Kill every process of ``uid``, collect those that are this process's children, and remove what it
+    left in ``LITTER_ROOTS``; False if some process of it, a zombie included, is still there after
+    ``seconds`` (a zombie still counts against the uid's process limit).
 
     The kill is the kernel's: a helper becomes ``uid`` and calls ``kill(-1, SIGKILL)``, which signals every
     process of that uid but itself at once, so a chain that forks can only lose; it is repeated until
     /proc shows none (a process may be half-created during one sweep, or in the kernel until it dies)."""
     deadline = time.monotonic() + seconds
-    while processes_of(uid):
+    me = os.getpid()
+    while True:
+        left = [(pid, state, parent) for pid, owner, state, parent in _processes() if owner == uid]
+        for pid, state, parent in left:
+            if state in ("Z", "X") and parent == me:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)
+        if not left:
+            break
         if time.monotonic() > deadline:
             return False
-        pid = os.fork()
-        if pid == 0:  # only async-signal-safe calls here: this process may have had threads
-            try:
-                os.setgroups([])
-                os.setresgid(uid, uid, uid)
-                os.setresuid(uid, uid, uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(pid, 0)
+        if any(state not in ("Z", "X") for _, state, _ in left):
+            pid = os.fork()
+            if pid == 0:  # only async-signal-safe calls here: this process may have had threads
+                try:
+                    os.setgroups([])
+                    os.setresgid(uid, uid, uid)
+                    os.setresuid(uid, uid, uid)
+                    os.kill(-1, signal.SIGKILL)
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
         time.sleep(0.005)
     for root in LITTER_ROOTS:
         _remove_owned(Path(root), uid)
@@ -653,6 +692,8 @@ def run_child(ws, timeout, memory_bytes=None):
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
     }
     cpu = int(timeout) + 2
+    if is_root():  # a uid of its own: its leftovers must be collected before the uid is handed out again
+        _become_subreaper()
     with contextlib.ExitStack() as held:
         uid = held.enter_context(child_user()) if is_root() else None
         if mode == "namespaces":
@@ -687,8 +728,10 @@ def run_child(ws, timeout, memory_bytes=None):
     if not timed_out and os.path.lexists(ws / "results.npz"):
         try:
             arrays = load_results(ws / "results.npz")
-        except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-            load_problem = f"its results file could not be read as arrays of numbers ({exc})"
+        except Exception as exc:  # noqa: BLE001 - any file the child wrote is its failure, never the grader's
+            # our own words say what was wrong; others' messages may quote what the child put in the file
+            why = str(exc) if isinstance(exc, ResultsError) else type(exc).__name__
+            load_problem = f"its results file could not be read as arrays of numbers ({why})"
     if timed_out:
         status, problem = "timeout", f"did not finish within the time limit of {timeout:.1f} s"
     elif flooded:
@@ -754,21 +797,25 @@ def _open_regular(path):
     return os.fdopen(fd, "rb")
 
 
+class ResultsError(ValueError):
+    """What is wrong with a results file, in the grader's own words (never the file's text)."""
+
+
 def load_results(path):
     """Read an .npz written by an untrusted process: .npy members only, checked headers, no pickle."""
     arrays = {}
     with _open_regular(path) as raw, zipfile.ZipFile(raw) as zf:
         members = zf.infolist()
         if len(members) > RESULT_MEMBERS_LIMIT:
-            raise ValueError(f"{len(members)} arrays")
+            raise ResultsError(f"{len(members)} arrays")
         total = 0
         for info in members:
             if not info.filename.endswith(".npy"):
-                raise ValueError(f"unexpected member {info.filename[:60]!r}")
+                raise ResultsError("a member that is not an .npy array")  # its name is the child's text: not echoed
             # np.savez stores members uncompressed; a deflated one could expand a file within
             # FILE_LIMIT to gigabytes in this process, which has no memory limit
             if info.compress_type != zipfile.ZIP_STORED:
-                raise ValueError(f"compressed member {info.filename[:60]!r}")
+                raise ResultsError("a compressed member")
             with zf.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):
@@ -776,17 +823,17 @@ def load_results(path):
                 elif version == (2, 0):
                     shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
                 else:
-                    raise ValueError(f"unsupported .npy version {version}")
+                    raise ResultsError(f"unsupported .npy version {version}")
                 if dtype not in ALLOWED_DTYPES:
-                    raise ValueError(f"array of dtype {dtype}")
+                    raise ResultsError(f"array of dtype {dtype}")
                 count = int(np.prod(shape, dtype=np.int64)) if shape else 1
                 nbytes = count * dtype.itemsize
                 total += nbytes
                 if not 0 <= nbytes <= RESULT_ARRAY_LIMIT or total > FILE_LIMIT:
-                    raise ValueError(f"array of shape {shape}")
+                    raise ResultsError(f"array of shape {shape}")
                 data = f.read(nbytes)
                 if len(data) != nbytes:
-                    raise ValueError("truncated array")
+                    raise ResultsError("truncated array")
                 arr = np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C").copy()
             arrays[info.filename[:-4]] = arr
     return arrays

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -233,8 +234,7 @@ def test_what_a_killed_grader_left_running_as_a_child_uid_is_swept_at_the_next_s
         while not processes_with(marker):  # until the child has exec'd
             assert time.monotonic() < deadline
             time.sleep(0.01)
-        sandbox.sweep_child_uids()
-        assert orphan.wait(timeout=10) == -9
+        sandbox.sweep_child_uids()  # it also collects the zombie, this test being its parent
         assert processes_with(marker) == []
     finally:
         orphan.kill()
@@ -355,3 +355,91 @@ def test_control_the_grader_s_repository_loads_where_it_is_readable(tmp_path):
     code = attack_source("attack_read_grader", "unused") + "\nimport numpy as np\nprint(zero_padding(np.ones((1, 1, 1, 1)), 1).shape)\n"
     done = run_python(code, tmp_path)
     assert done.stdout.strip() == "(1, 3, 3, 1)", done.stderr
+
+
+ORPHANS = '''
+import json, os, time
+for _ in range(5):  # detached, so that they outlive the harness and are re-parented (within RLIMIT_NPROC)
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        os._exit(0)
+json.dump(os.getuid(), open("uid.json", "w"))
+from .real_utils import zero_padding
+'''
+
+
+@pytest.mark.skipif(not sandbox.is_root(), reason="child uids are handed out only by a grader running as root")
+@pytest.mark.parametrize("mode", ["namespaces", "uid"])
+def test_nothing_of_a_uid_is_left_when_it_is_handed_out_again_not_even_zombies(tmp_path, monkeypatch, mode):
+    """Killed orphans are zombies until someone collects them, and count against the uid's process limit
+    meanwhile: a slow PID 1 (a container's may never) let one part cost the next its threads."""
+    why = unavailable(mode)
+    if why:
+        pytest.skip(why)
+    monkeypatch.setenv("GRADING_ISOLATION", mode)
+    monkeypatch.setattr(sandbox, "_CHOSEN", {})
+    student = tmp_path / "utils.py"
+    student.write_text(ORPHANS)
+    ws = sandbox.make_workspace({"utils.py": student})
+    try:
+        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+        from grading import cases
+        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        uid = json.loads((ws / "uid.json").read_text())
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "ok", child.problem
+    assert [p for p in sandbox._processes() if p[1] == uid] == []
+
+
+def test_the_folders_of_a_grader_that_was_killed_are_removed_at_the_next_start():
+    """A killed grader leaves its workspaces (one may hold the reference's utils.py, owned by a child uid a
+    later child may be handed) and its copies of the submissions."""
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    tmp = Path(tempfile.gettempdir())
+    left = [Path(tempfile.mkdtemp(prefix=f"grading-{dead}-", dir=tmp)),
+            Path(tempfile.mkdtemp(prefix=f"grading-batch-{dead}-", dir=tmp))]
+    alive = Path(tempfile.mkdtemp(prefix=f"grading-{os.getpid()}-", dir=tmp))
+    try:
+        for folder in left:
+            (folder / "ws-x" / "layers").mkdir(parents=True)
+            (folder / "ws-x" / "layers" / "utils.py").write_text("the reference")
+        sandbox.sweep_orphaned_folders()
+        assert [folder for folder in left if folder.exists()] == []
+        assert alive.is_dir(), "a running grader's folder was removed"
+    finally:
+        for folder in [*left, alive]:
+            sandbox.remove_tree(folder)
+
+
+FORGED_RESULTS = '''
+import os, zipfile
+line = open("layers/utils.py").read().split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+with zipfile.ZipFile("results.npz", "w") as z:
+    z.writestr(line + ".npy", b"\\x93NUMPY\\x01\\x00\\x10\\x00" + line.encode()[:16])  # a header numpy quotes
+    z.writestr(line, b"")  # a member the grader refuses
+os._exit(0)  # before the harness writes its own results
+'''
+
+
+def test_a_results_file_that_breaks_the_reader_costs_its_part_and_quotes_nothing(tmp_path):
+    """The results file is the child's text: any exception reading it is the part's failure, and no name
+    it holds (a line of the reference, read from the workspace of 9.3.d/e) reaches the feedback."""
+    from grading import cases, judge
+    student = tmp_path / "Conv2D.py"
+    student.write_text(FORGED_RESULTS)
+    ws = sandbox.make_workspace({"Conv2D.py": student}, reference=("utils.py",))
+    try:
+        plan = cases.make_plan(1, parts=["9.3.d"], notebook_conv=False)["9.3.d"]
+        sandbox.write_job(ws, "9.3.d", plan)
+        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+    finally:
+        sandbox.remove_workspace(ws)
+    assert child.status == "no results" and "np.pad" not in child.problem, child.problem
+    points, feedback, _ = judge.judge_part("9.3.d", plan, {}, child)
+    assert points == 0 and "np.pad" not in " ".join(feedback), feedback
