@@ -359,13 +359,16 @@ def test_control_the_grader_s_repository_loads_where_it_is_readable(tmp_path):
 
 ORPHANS = '''
 import json, os, time
-for _ in range(5):  # detached, so that they outlive the harness and are re-parented (within RLIMIT_NPROC)
-    if os.fork() == 0:
-        os.setsid()
-        if os.fork() == 0:
-            time.sleep(30)
+for _ in range(4):  # detached, so that they outlive the harness and are re-parented (within RLIMIT_NPROC)
+    pid = os.fork()
+    if pid == 0:
+        try:  # whatever happens, this copy of the harness must not go on to write results
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(30)
+        finally:
             os._exit(0)
-        os._exit(0)
+    os.waitpid(pid, 0)
 json.dump(os.getuid(), open("uid.json", "w"))
 from .real_utils import zero_padding
 '''
