@@ -8,17 +8,14 @@ decide points.
 """
 import functools
 import re
-from pathlib import Path
 
 import numpy as np
 
 from . import mistakes
 from . import notebook_values as nv
 from .gradcheck import first_mismatch as _first_bad
-from .release import solution_lines
+from .release import REPO, solution_lines
 from .rubric import RUBRIC, STUDENT_FILES
-
-REPO = Path(__file__).resolve().parent.parent
 
 # What the notebook prints with the reference, from the one copy in grading/notebook_values.py.
 NOTEBOOK = {

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sandbox
-from .judge import judge_part
+from .judge import judge_part, scrub
 from .rubric import REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES
 
 
@@ -28,10 +28,9 @@ MAX_FILE_BYTES = 2**20
 
 
 def student_file_problem(path):
-    """Why ``path`` cannot be graded as a student's file (missing, a link, too large), or None."""
+    """Why ``path``, in the grader's own copy of a submission (``__main__.take``, which follows no link),
+    cannot be graded as a student's file (missing, too large), or None."""
     path = Path(path)
-    if path.is_symlink():
-        return f"layers/{path.name} is a symbolic link, not a file"
     if not path.is_file():
         return f"layers/{path.name} is missing from the submission"
     if path.stat().st_size > MAX_FILE_BYTES:
@@ -58,8 +57,8 @@ def run_part(submission, part, cases, expected, timeout, memory_bytes):
     try:
         points, feedback, diagnoses = judge_part(part, cases, expected, child)
     except Exception as exc:  # noqa: BLE001 - a grader bug must cost one part, not the batch, and show
-        points, feedback, diagnoses = 0.0, [f"the grader could not judge the results ({type(exc).__name__}: {exc}); "
-                                            "please report this to your instructor"], []
+        points, feedback, diagnoses = 0.0, [scrub(f"the grader could not judge the results ({type(exc).__name__}: "
+                                                  f"{exc}); please report this to your instructor")], []
     result.update(points=points, feedback=feedback, diagnoses=diagnoses, seconds=round(child.wall, 2),
                   status=child.status)
     return result

@@ -68,10 +68,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .release import INSTRUCTOR_ONLY, stub_source
+from .release import INSTRUCTOR_ONLY, REPO, stub_source
 from .rubric import STUDENT_FILES
 
-REPO = Path(__file__).resolve().parent.parent
 HARNESS = Path(__file__).resolve().parent / "harness.py"
 NUMPY_DIR = Path(np.__file__).resolve().parent
 PACKAGES = ("layers", "activations", "losses")

@@ -24,7 +24,7 @@ from grading.__main__ import Limits, fingerprint, grade_batch, main
 from grading.rubric import MAX_POINTS, REFERENCE_SIBLINGS, RUBRIC, STUDENT_FILES, TOTAL_POINTS
 from layers import Conv2D, Maxpool2D
 
-from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build, processes_with
+from submissions.corpus import HOSTILE_LEAK_DIR, SUBMISSIONS, build, processes_with, run_as_utils
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_LIMITS = Limits(time_factor=5.0, time_floor=5.0, memory_mb=300.0)
@@ -363,17 +363,9 @@ from .real_utils import zero_padding
 '''
 
 
-def test_the_child_is_isolated_and_limited(tmp_path):
-    student = tmp_path / "utils.py"
-    student.write_text(PROBE)
-    ws = sandbox.make_workspace({"utils.py": student})
-    try:
-        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
-        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+def test_the_child_is_isolated_and_limited():
+    with run_as_utils(PROBE) as (ws, child):
         probe = json.loads((ws / "probe.json").read_text())
-    finally:
-        sandbox.remove_workspace(ws)
     assert child.status == "ok", child.problem
     assert probe["isolated"] == 1 and probe["no_site"] == 1
     assert probe["as"] == 2**30 and probe["fsize"] == sandbox.FILE_LIMIT
@@ -397,19 +389,12 @@ from .real_utils import zero_padding
 '''
 
 
-def test_a_detached_daemon_does_not_outlive_its_part(tmp_path):
+def test_a_detached_daemon_does_not_outlive_its_part():
     if sandbox.isolation() == "none":
         pytest.skip("without namespaces or root, nothing stops a process from outliving its part")
     marker = f"grading-daemon-{os.getpid()}-{time.monotonic_ns()}"
-    student = tmp_path / "utils.py"
-    student.write_text(DAEMON.format(marker=marker))
-    ws = sandbox.make_workspace({"utils.py": student})
-    try:
-        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
-        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
-    finally:
-        sandbox.remove_workspace(ws)
+    with run_as_utils(DAEMON.format(marker=marker)) as (_, child):
+        pass
     assert child.status == "ok", child.problem
     assert processes_with(marker) == [], "the daemon is still running"
 
@@ -428,17 +413,9 @@ from .real_utils import zero_padding
 '''
 
 
-def test_the_grader_reads_no_link_and_no_fifo_the_child_left(tmp_path):
-    student = tmp_path / "utils.py"
-    student.write_text(SWAPPED_FILES)
-    ws = sandbox.make_workspace({"utils.py": student})
-    try:
-        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
-        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+def test_the_grader_reads_no_link_and_no_fifo_the_child_left():
+    with run_as_utils(SWAPPED_FILES) as (ws, child):
         assert (ws / "results.npz").is_symlink()
-    finally:
-        sandbox.remove_workspace(ws)
     assert child.status == "no results" and child.arrays is None, child.problem
     assert child.last_case is None
 
@@ -457,18 +434,10 @@ from .real_utils import zero_padding
 
 
 @as_root
-def test_as_root_each_child_runs_as_its_own_uid_in_a_private_workspace(tmp_path):
-    student = tmp_path / "utils.py"
-    student.write_text(ID_PROBE)
-    ws = sandbox.make_workspace({"utils.py": student})
-    try:
-        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
-        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+def test_as_root_each_child_runs_as_its_own_uid_in_a_private_workspace():
+    with run_as_utils(ID_PROBE) as (ws, child):
         ids = json.loads((ws / "ids.json").read_text())
         own, top = ws.stat(), ws.parent.stat()
-    finally:
-        sandbox.remove_workspace(ws)
     assert child.status == "ok", child.problem
     base = sandbox.CHILD_UID_BASE
     assert base <= ids["uid"] == ids["euid"] == ids["gid"] < base + sandbox.CHILD_UID_SLOTS

@@ -24,7 +24,7 @@ import pytest
 from grading import sandbox
 from grading.rubric import STUDENT_FILES, TOTAL_POINTS
 
-from submissions.corpus import SUBMISSIONS, build, files_with, processes_with
+from submissions.corpus import SUBMISSIONS, build, files_with, processes_with, run_as_utils
 
 REPO = Path(__file__).resolve().parents[1]
 FULL = TOTAL_POINTS
@@ -376,7 +376,7 @@ from .real_utils import zero_padding
 
 @pytest.mark.skipif(not sandbox.is_root(), reason="child uids are handed out only by a grader running as root")
 @pytest.mark.parametrize("mode", ["namespaces", "uid"])
-def test_nothing_of_a_uid_is_left_when_it_is_handed_out_again_not_even_zombies(tmp_path, monkeypatch, mode):
+def test_nothing_of_a_uid_is_left_when_it_is_handed_out_again_not_even_zombies(monkeypatch, mode):
     """Killed orphans are zombies until someone collects them, and count against the uid's process limit
     meanwhile: a slow PID 1 (a container's may never) let one part cost the next its threads."""
     why = unavailable(mode)
@@ -384,17 +384,8 @@ def test_nothing_of_a_uid_is_left_when_it_is_handed_out_again_not_even_zombies(t
         pytest.skip(why)
     monkeypatch.setenv("GRADING_ISOLATION", mode)
     monkeypatch.setattr(sandbox, "_CHOSEN", {})
-    student = tmp_path / "utils.py"
-    student.write_text(ORPHANS)
-    ws = sandbox.make_workspace({"utils.py": student})
-    try:
-        shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
-        from grading import cases
-        sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
-        child = sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+    with run_as_utils(ORPHANS) as (ws, child):
         uid = json.loads((ws / "uid.json").read_text())
-    finally:
-        sandbox.remove_workspace(ws)
     assert child.status == "ok", child.problem
     assert [p for p in sandbox._processes() if p[1] == uid] == []
 

@@ -31,7 +31,10 @@ placeholders (``PLACEHOLDERS``) that ``build`` fills in.
 from __future__ import annotations
 
 import ast
+import contextlib
 import os
+import shutil
+import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +62,25 @@ NOTEBOOK_CONV_Z_MEAN = CONV_Z_MEAN
 # by, the port of a listener, the repository the grader runs from.
 PLACEHOLDERS = ("@@MARKER@@", "@@LISTENER_PORT@@", "@@GRADER_REPO@@")
 
+@contextlib.contextmanager
+def run_as_utils(code):
+    """Run ``code`` as a submission's ``layers/utils.py`` for 9.3.a in a sandboxed child (``from .real_utils
+    import zero_padding`` gives it the reference's); yield ``(workspace, ChildResult)`` while the
+    workspace is still there to look at."""
+    from grading import cases, sandbox
+
+    with tempfile.TemporaryDirectory() as folder:
+        student = Path(folder) / "utils.py"
+        student.write_text(code)
+        ws = sandbox.make_workspace({"utils.py": student})
+        try:
+            shutil.copyfile(REPO / "layers" / "utils.py", ws / "layers" / "real_utils.py")
+            sandbox.write_job(ws, "9.3.a", cases.make_plan(1, parts=["9.3.a"])["9.3.a"])
+            yield ws, sandbox.run_child(ws, timeout=30, memory_bytes=2**30)
+        finally:
+            sandbox.remove_workspace(ws)
+
+
 def processes_with(marker):
     """Pids of the processes whose command line holds ``marker`` (an attack's processes, say)."""
     found = []
@@ -73,7 +95,9 @@ def processes_with(marker):
 
 def files_with(marker, roots=("/tmp", "/var/tmp", "/dev/shm", "/run/lock")):
     """Paths directly in ``roots`` whose name holds ``marker``: what an attack left behind, each of which
-    starts there (a walk below would meet the attack's own folders, nested thousands deep)."""
+    starts there (a walk below would meet the attack's own folders, nested thousands deep). The roots are
+    written out here, not taken from ``sandbox.LITTER_ROOTS``: a folder the sandbox forgot to clear must
+    still be looked in."""
     found = []
     for root in roots:
         try:
