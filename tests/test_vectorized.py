@@ -144,6 +144,40 @@ def test_conv_results_are_not_overwritten_by_later_calls(C_in, C_out, p):
         np.testing.assert_array_equal(A, A_kept)
 
 
+@pytest.mark.parametrize("k, s, p", [(3, 1, 1), (2, 2, 0), (3, 2, 2), (1, 1, 0), (2, 1, 3)])
+def test_conv_in_chunks_shared_by_threads_equals_the_loops(monkeypatch, k, s, p):
+    # Every batch above fits in one chunk of the vectorized layer (a few MB). Here chunks of two
+    # examples split a batch of five (the last chunk shorter), and two threads share them whatever
+    # BLAS this machine has; grad runs twice, as it may after one forward pass.
+    loops, fast = conv_pair(2, 3, k, s, p, seed=19)
+    rng = np.random.default_rng(20)
+    X = rng.standard_normal((5, 6, 5, 2))
+    sizes = vectorized._Grid(fast, X.shape)
+    monkeypatch.setattr(vectorized, "CHUNK_BYTES", 2 * 8 * (sizes.K + 1) * sizes.P)
+    monkeypatch.setattr(vectorized, "_threads", lambda n_chunks: min(n_chunks, 2))
+    assert (vectorized._Grid(fast, X.shape).chunk, vectorized._Grid(fast, X.shape).threads) == (2, 2)
+    Z = fast(X)
+    assert_close(Z, loops(X), **TOL, what="vectorized Conv2D Z")
+    G = rng.standard_normal(Z.shape)
+    expected = loops.grad(G)
+    for _ in range(2):
+        for got, e, name in zip(fast.grad(G), expected, ("dX", "dW", "db")):
+            assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}")
+
+
+def test_conv_grad_twice_after_one_forward_pass_of_one_chunk():
+    # A batch of one chunk reuses the forward pass's windows in grad, which then overwrites them.
+    loops, fast = conv_pair(3, 4, k=3, s=1, p=1, seed=21)
+    rng = np.random.default_rng(22)
+    X = rng.standard_normal((2, 5, 6, 3))
+    G = rng.standard_normal(fast(X).shape)
+    loops(X)
+    expected = loops.grad(G)
+    for _ in range(2):
+        for got, e, name in zip(fast.grad(G), expected, ("dX", "dW", "db")):
+            assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}")
+
+
 CONV_BAD_FORWARD = {
     "3-D input": lambda L: L(np.zeros((5, 5, 3))),
     "5-D input": lambda L: L(np.zeros((1, 5, 5, 3, 1))),
