@@ -6,22 +6,27 @@ export it.
 
 Each class subclasses its loop-based twin, so the constructor, ``W``/``b`` and their initialisation,
 ``create_mask``, the input checks and their messages are inherited unchanged; only ``__call__`` and
-``grad`` are replaced. No Python loop runs over examples or output positions; Conv2D loops over the
-k x k offsets of a kernel and over chunks of the batch, Maxpool2D over the offsets only.
+``grad`` are replaced. No Python loop runs over examples or output positions; Conv2D loops over
+chunks of the batch (and, with a stride above 1, over the kernel offsets), Maxpool2D over the
+offsets.
 
 Conv2D (im2col): every window of the padded input becomes one column of a matrix ``cols``, one row
 per (kernel offset, input channel), plus a row of ones whose weight is the bias. The convolution is
 then one matrix product with ``[W; b]``, which numpy hands to BLAS; so are ``[dW; db] = cols @ dZ``
 and the gradient of every window, ``W @ dZ.T``, which col2im adds back into dX where each window
-read its input. The batch goes through in chunks of a few examples, shared among as many threads as
-BLAS would use, each running single-threaded BLAS (as PyTorch does), so that numpy's own passes
-between the products use every core too. A chunk's input is held channels first, each channel one
-flat plane with the chunk's padded images one below the other, and the output positions are taken
-on that plane's own grid (every stride-th row and column) and the extra ones dropped afterwards. A
-kernel offset (a, b) then reads the plane shifted by ``a`` rows and ``b`` entries: ``cols`` is one
-strided view of the planes, copied in one call, and with stride 1 col2im is one sum over the
-windows' gradient shifted back per offset (with a larger stride, one add per offset). The upstream
-gradient is zero at the extra positions, so they add nothing to dX, dW or db.
+read its input. The rest of the time goes to numpy's passes around the products (building
+``cols``, adding back, layout copies), and the layout keeps them few. A chunk of examples is held
+channels first, each channel one flat plane with the chunk's padded images one below the other, and
+the output positions are taken on that plane's own grid (every stride-th row and column); the few
+extra positions this adds are dropped from Z, and their upstream gradient is zero, so they add
+nothing to dX, dW or db. Kernel offset (a, b) then reads the plane shifted by ``a`` rows and ``b``
+entries: ``cols`` is one strided view of the planes, copied in one call, and with stride 1 col2im
+is one sum over the windows' gradient shifted back per offset. Chunks of a few MB of ``cols`` are
+shared among as many threads as BLAS would use, each running single-threaded BLAS (as PyTorch
+does), so that numpy's passes use every core too. A batch of one chunk stays in the calling thread
+with BLAS's own threads: on the benchmark machine, handing half of such a batch to a second Python
+thread cost more than it saved (waking a thread and passing the GIL between the threads' short
+numpy calls took longer than the calls).
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -62,21 +67,25 @@ def _offsets(k, s, H_out, W_out):
             yield a, b, slice(a, a + s * (H_out - 1) + 1, s), slice(b, b + s * (W_out - 1) + 1, s)
 
 
-def _scratch(layer, name, shape):
+def _scratch(layer, name, shape, prepare=None):
     """A zero-initialised work array kept on the layer and reused while its shape stays the same.
 
     Asking the system for fresh memory on every call costs about as much again as filling it.
-    Nothing returned to the caller lives here.
+    ``prepare(array)``, if given, runs once on a new array. Nothing returned to the caller lives here.
     """
     buffers = layer.__dict__.setdefault("_scratch", {})
     if name not in buffers or buffers[name].shape != shape:
         buffers[name] = np.zeros(shape)
+        if prepare is not None:
+            prepare(buffers[name])
     return buffers[name]
 
 
-# Bytes of window matrix per chunk of examples. On the benchmark machine (2 MB of L2 a core) chunks
-# of 8 MB (3 examples of the largest benchmark shape, 8 of the second largest) ran 5-10 % faster
-# than 4 MB, 2 MB or 16 MB: smaller chunks pay more calls per example, larger ones leave threads idle.
+# Bytes of window matrix per chunk of examples. On the benchmark machine (2 MB of L2 cache a core),
+# 8 MB ran 7-10 % faster than 4 MB on the largest benchmark shape (3 examples a chunk against 1) and
+# as fast on the second largest (8 examples a chunk); 12 and 16 MB made 3 or 2 chunks of that one,
+# so one of two threads waited at the end: 15-25 % slower. Chunks small enough to stay in L2 were
+# slower too: what a chunk costs besides its arithmetic weighs more than the cache misses it saves.
 CHUNK_BYTES = 8 * 2**20
 
 _blas = None  # numpy's BLAS, as threadpoolctl sees it; looked up on first use
@@ -177,8 +186,14 @@ class Conv2D(_LoopConv2D):
         self._cols_of = None  # the cached input whose windows the work array "cols" still holds
 
     def _cols_buffer(self, g, slot):
-        """Thread ``slot``'s window matrix, shape (K + 1, M + chunk * P): M zero columns, then the chunk's."""
-        return _scratch(self, ("cols", slot), (g.K + 1, g.M + g.chunk * g.P))
+        """Thread ``slot``'s window matrix, shape (K + 1, M + chunk * P): M zero columns, then the chunk's.
+
+        Its last row is all ones; nothing writes there afterwards.
+        """
+        def ones_row(new):
+            new[g.K] = 1.0
+
+        return _scratch(self, ("cols", slot), (g.K + 1, g.M + g.chunk * g.P), prepare=ones_row)
 
     def _im2col(self, X, g, j, slot):
         """Fill chunk j's window matrix and return it, shape (K + 1, n * P).
@@ -194,7 +209,6 @@ class Conv2D(_LoopConv2D):
         # only the images' interiors are ever written, so the zeros around them stay zero
         g.images(planes, n)[:, :, p:p + g.H, p:p + g.W] = X[i:i + n].transpose(3, 0, 1, 2)
         cols = self._cols_buffer(g, slot)[:, g.M:g.M + n * g.P]
-        cols[g.K] = 1.0
         e = planes.itemsize
         windows = np.lib.stride_tricks.as_strided(
             planes, shape=(k, k, g.C_in, n, g.H_row, g.W_row),
@@ -249,12 +263,13 @@ class Conv2D(_LoopConv2D):
         check_window_fits("Conv2D", X, self.kernel_size, self.padding)
         g = _Grid(self, X.shape)
         C_out = self.out_channels
-        self.cache = X.copy()
+        self.cache = np.empty(X.shape, X.dtype)  # a copy of X, made chunk by chunk in the threads
         W_b = np.vstack([self.W.reshape(g.K, C_out), self.b])
         Z = np.empty((g.m, g.H_out, g.W_out, C_out))
 
         def forward(j, slot):
             i, n = g.examples(j)
+            self.cache[i:i + n] = X[i:i + n]
             cols = self._im2col(self.cache, g, j, slot)
             Z_t = _scratch(self, ("Z_t", slot), (C_out, g.chunk, g.H_row, g.W_row))[:, :n]
             np.matmul(W_b.T, cols, out=Z_t.reshape(C_out, n * g.P))
