@@ -15,6 +15,11 @@ For each shape (batch m, H = W, C_in -> C_out; kernel 3, stride 1, padding 1) it
   dX and dW, against numpy's float64 matrix-product rate: the best 2048 x 2048 product of the run,
   timed between the blocks of every shape, so a disturbance at one moment moves neither figure alone.
 
+With ``--products`` it also times, for each batch that the vectorized layer handles as one chunk
+(in one thread, BLAS using its own threads), the layer's three matrix products alone on matrices of
+its own: in numpy's BLAS, and in PyTorch's (``torch.matmul`` on the same float64 arrays). The
+products set a floor under the layer's time that the rest of its work cannot lower.
+
 Times are the best of several repetitions (time.perf_counter): on a shared machine the minimum is the
 closest to the undisturbed cost. The vectorized and PyTorch repetitions alternate in blocks, so a
 disturbance hits both alike.
@@ -167,6 +172,44 @@ def measure(shape, rounds, loop_seconds, with_loops, matmul):
     return row
 
 
+def product_times(shape, repeats=20):
+    """The vectorized layer's three matrix products on a one-chunk batch of ``shape``: numpy's and PyTorch's BLAS.
+
+    Returns None when the layer splits this batch into chunks (its products then run in threads).
+    """
+    m, H, C_in, C_out = shape
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((m, H, H, C_in))
+    layer = vectorized.Conv2D(C_in, C_out, kernel_size=K, stride=STRIDE, padding=PADDING)
+    grid = vectorized._Grid(layer, X.shape)
+    if grid.n_chunks > 1:
+        return None
+    layer(X)  # fills the layer's window matrix; both libraries multiply the same copy of it
+    cols = np.ascontiguousarray(layer._cols_buffer(grid, 0)[:, grid.M:grid.M + m * grid.P])
+    W_b = rng.standard_normal((grid.K + 1, C_out))
+    dZ = rng.standard_normal((m * grid.P, C_out))
+    Z_t, d_cols = np.empty((C_out, m * grid.P)), np.empty((grid.K, m * grid.P))
+
+    def numpy_products():
+        np.matmul(W_b.T, cols, out=Z_t)
+        cols @ dZ
+        np.matmul(W_b[:grid.K], dZ.T, out=d_cols)
+
+    t_cols, t_W_b, t_dZ = (torch.from_numpy(A) for A in (cols, W_b, dZ))
+    t_Z_t, t_d_cols = torch.from_numpy(Z_t), torch.from_numpy(d_cols)
+
+    def torch_products():
+        torch.matmul(t_W_b.T, t_cols, out=t_Z_t)
+        t_cols @ t_dZ
+        torch.matmul(t_W_b[:grid.K], t_dZ.T, out=t_d_cols)
+
+    numpy_best = torch_best = np.inf
+    for _ in range(3):
+        numpy_best = min(numpy_best, best_time(numpy_products, repeats=repeats))
+        torch_best = min(torch_best, best_time(torch_products, repeats=repeats))
+    return numpy_best, torch_best
+
+
 def seconds(t):
     return f"{t * 1e3:.2f} ms" if t < 1 else f"{t:.1f} s"
 
@@ -184,7 +227,11 @@ def main(argv=None):
     parser.add_argument("--loop-seconds", type=float, default=4.0,
                         help="time budget of the loop-based layer per shape (default 4 s)")
     parser.add_argument("--no-loops", action="store_true", help="skip the loop-based layer")
+    parser.add_argument("--products", action="store_true",
+                        help="also time the layer's matrix products alone on one-chunk batches (needs torch)")
     args = parser.parse_args(argv)
+    if args.products and torch is None:
+        parser.error("--products compares numpy's BLAS with PyTorch's: install torch, or leave --products out")
 
     blas = numpy_blas()
     threads = blas.get("num_threads", 1)
@@ -231,6 +278,17 @@ def main(argv=None):
         print("| " + " | ".join(cells) + " |")
     if notes:
         print("\n* the loop-based layer was timed on the first examples only and scaled linearly to the batch")
+    if args.products:
+        print("\nThe vectorized layer's three matrix products alone, on its own matrices (batches it runs as one chunk):\n")
+        print("| m, H=W, C_in->C_out | products in numpy (its BLAS) | same products in PyTorch (its BLAS) "
+              "| PyTorch's whole conv step | numpy's products / PyTorch's whole step |")
+        print("|---|---|---|---|---|")
+        for shape, row in rows:
+            times = product_times(shape)
+            if times is not None:
+                m, H, C_in, C_out = shape
+                print(f"| {m}, {H}, {C_in}->{C_out} | {seconds(times[0])} | {seconds(times[1])} | "
+                      f"{seconds(row['torch'])} | {times[0] / row['torch']:.2f} |")
     print(f"\nload average after: {load_average()} (other processes on the machine slow every column)")
 
 
