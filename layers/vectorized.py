@@ -185,6 +185,18 @@ class Conv2D(_LoopConv2D):
         super().__init__(*args, **kwargs)
         self._cols_of = None  # the cached input whose windows the work array "cols" still holds
 
+    def _grid(self, X_shape):
+        """The sizes for an input of ``X_shape``; drops the work arrays if they were made for another image size.
+
+        They hold zeros only where the other size had padding, yet their shapes can come out the same
+        for a new size: inputs of (1, 2, 5, C) and (1, 5, 3, C) give the same shapes with a 3 x 3
+        kernel, stride 1 and padding 1.
+        """
+        g = _Grid(self, X_shape)
+        if self.__dict__.get("_scratch_size") != (g.H, g.W):
+            self._scratch, self._scratch_size = {}, (g.H, g.W)
+        return g
+
     def _cols_buffer(self, g, slot):
         """Thread ``slot``'s window matrix, shape (K + 1, M + chunk * P): M zero columns, then the chunk's.
 
@@ -261,7 +273,7 @@ class Conv2D(_LoopConv2D):
         """
         check_images("Conv2D", X, channels=self.in_channels)
         check_window_fits("Conv2D", X, self.kernel_size, self.padding)
-        g = _Grid(self, X.shape)
+        g = self._grid(X.shape)
         C_out = self.out_channels
         self.cache = np.empty(X.shape, X.dtype)  # a copy of X, made chunk by chunk in the threads
         W_b = np.vstack([self.W.reshape(g.K, C_out), self.b])
@@ -294,7 +306,7 @@ class Conv2D(_LoopConv2D):
         db : ndarray, shape (C_out,), summed over the batch and all output positions
         """
         X = check_forward_done("Conv2D", self.cache)
-        g = _Grid(self, X.shape)
+        g = self._grid(X.shape)
         p = self.padding
         C_out = self.out_channels
         check_gradient("Conv2D", in_gradient, (g.m, g.H_out, g.W_out, C_out))

@@ -4,6 +4,8 @@ The loop-based layers are the reference here: over the shared random cases (ties
 vectorized ones must give the same outputs and gradients to 1e-10, draw the same W from the same
 seed, raise the same errors with the same messages, and leave their inputs unchanged.
 """
+import itertools
+
 import numpy as np
 import pytest
 
@@ -163,6 +165,24 @@ def test_conv_in_chunks_shared_by_threads_equals_the_loops(monkeypatch, k, s, p)
     for _ in range(2):
         for got, e, name in zip(fast.grad(G), expected, ("dX", "dW", "db")):
             assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}")
+
+
+@pytest.mark.parametrize("s", [1, 2])
+def test_conv_one_layer_on_images_of_many_sizes_equals_the_loops(s):
+    # The layer keeps its work arrays between calls, and two image sizes can give arrays of the same
+    # shapes with padding in different places ((2, 5) then (5, 3), with stride 1): every size here
+    # is graded right after a forward and backward pass on every other.
+    loops, fast = conv_pair(1, 2, k=3, s=s, p=1, seed=23)
+    rng = np.random.default_rng(24)
+    sizes = [(H, W) for H in range(2, 7) for W in range(2, 7)]
+    for before, size in itertools.permutations(sizes, 2):
+        fast.grad(rng.standard_normal(fast(rng.standard_normal((1, *before, 1))).shape))
+        X = rng.standard_normal((1, *size, 1))
+        Z = fast(X)
+        assert_close(Z, loops(X), **TOL, what=f"vectorized Conv2D Z, input {X.shape} after {before}")
+        G = rng.standard_normal(Z.shape)
+        for got, e, name in zip(fast.grad(G), loops.grad(G), ("dX", "dW", "db")):
+            assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}, input {X.shape} after {before}")
 
 
 def test_conv_grad_twice_after_one_forward_pass_of_one_chunk():
