@@ -171,7 +171,7 @@ def test_conv_in_chunks_shared_by_threads_equals_the_loops(monkeypatch, k, s, p)
 def test_conv_one_layer_on_images_of_many_sizes_equals_the_loops(s):
     # The layer keeps its work arrays between calls, and two image sizes can give arrays of the same
     # shapes with padding in different places ((2, 5) then (5, 3), with stride 1): every size here
-    # is graded right after a forward and backward pass on every other.
+    # is checked right after a forward and backward pass on every other.
     loops, fast = conv_pair(1, 2, k=3, s=s, p=1, seed=23)
     rng = np.random.default_rng(24)
     sizes = [(H, W) for H in range(2, 7) for W in range(2, 7)]
