@@ -16,9 +16,10 @@ For each shape (batch m, H = W, C_in -> C_out; kernel 3, stride 1, padding 1) it
   timed between the blocks of every shape, so a disturbance at one moment moves neither figure alone.
 
 With ``--products`` it also times, for each batch that the vectorized layer handles as one chunk
-(in one thread, BLAS using its own threads), the layer's three matrix products alone on matrices of
-its own: in numpy's BLAS, and in PyTorch's (``torch.matmul`` on the same float64 arrays). The
-products set a floor under the layer's time that the rest of its work cannot lower.
+(in one thread, BLAS using its own threads), the layer's three matrix products alone on its own
+window matrix: in numpy's BLAS, and in PyTorch's (``torch.matmul`` on the same float64 arrays),
+alternating with PyTorch's whole step. The products set a floor under the layer's time that the
+rest of its work cannot lower.
 
 Times are the best of several repetitions (time.perf_counter): on a shared machine the minimum is the
 closest to the undisturbed cost. The vectorized and PyTorch repetitions alternate in blocks, so a
@@ -173,9 +174,12 @@ def measure(shape, rounds, loop_seconds, with_loops, matmul):
 
 
 def product_times(shape, repeats=20):
-    """The vectorized layer's three matrix products on a one-chunk batch of ``shape``: numpy's and PyTorch's BLAS.
+    """The vectorized layer's three matrix products on a one-chunk batch of ``shape``, and PyTorch's step.
 
-    Returns None when the layer splits this batch into chunks (its products then run in threads).
+    Returns the best times of the products in numpy's BLAS, of the same products in PyTorch's, and
+    of PyTorch's whole conv step, timed alternately; None when the layer splits this batch into
+    chunks (its products then run in threads). The products read the layer's own window matrix,
+    where it keeps it (a view into a wider work array, as BLAS is given it in the layer).
     """
     m, H, C_in, C_out = shape
     rng = np.random.default_rng(2)
@@ -184,30 +188,34 @@ def product_times(shape, repeats=20):
     grid = vectorized._Grid(layer, X.shape)
     if grid.n_chunks > 1:
         return None
-    layer(X)  # fills the layer's window matrix; both libraries multiply the same copy of it
-    cols = np.ascontiguousarray(layer._cols_buffer(grid, 0)[:, grid.M:grid.M + m * grid.P])
-    W_b = rng.standard_normal((grid.K + 1, C_out))
-    dZ = rng.standard_normal((m * grid.P, C_out))
-    Z_t, d_cols = np.empty((C_out, m * grid.P)), np.empty((grid.K, m * grid.P))
+    Z = layer(X)  # fills the layer's window matrix
+    cols = layer._cols_buffer(grid, 0)[:, grid.M:grid.M + m * grid.P_out]
+    W_b = np.vstack([layer.W.reshape(grid.K, C_out), layer.b])
+    G = rng.standard_normal(Z.shape)
+    dZ_grid = np.zeros((m, grid.H_grid, grid.W_grid, C_out))
+    dZ_grid[:, :grid.H_out, :grid.W_out] = G
+    dZ, dZ_grid = G.reshape(-1, C_out), dZ_grid.reshape(-1, C_out)
+    Z_t, d_windows = np.empty((C_out, m * grid.P_out)), np.empty((grid.K, m * grid.P_grid))
 
     def numpy_products():
         np.matmul(W_b.T, cols, out=Z_t)
         cols @ dZ
-        np.matmul(W_b[:grid.K], dZ.T, out=d_cols)
+        np.matmul(W_b[:grid.K], dZ_grid.T, out=d_windows)
 
-    t_cols, t_W_b, t_dZ = (torch.from_numpy(A) for A in (cols, W_b, dZ))
-    t_Z_t, t_d_cols = torch.from_numpy(Z_t), torch.from_numpy(d_cols)
+    t_cols, t_W_b, t_dZ, t_dZ_grid = (torch.from_numpy(A) for A in (cols, W_b, dZ, dZ_grid))
+    t_Z_t, t_d_windows = torch.from_numpy(Z_t), torch.from_numpy(d_windows)
 
     def torch_products():
         torch.matmul(t_W_b.T, t_cols, out=t_Z_t)
         t_cols @ t_dZ
-        torch.matmul(t_W_b[:grid.K], t_dZ.T, out=t_d_cols)
+        torch.matmul(t_W_b[:grid.K], t_dZ_grid.T, out=t_d_windows)
 
-    numpy_best = torch_best = np.inf
+    step, _ = torch_step(X, G, layer.W, layer.b)
+    best = [np.inf] * 3
     for _ in range(3):
-        numpy_best = min(numpy_best, best_time(numpy_products, repeats=repeats))
-        torch_best = min(torch_best, best_time(torch_products, repeats=repeats))
-    return numpy_best, torch_best
+        for which, run in enumerate((numpy_products, torch_products, step)):
+            best[which] = min(best[which], best_time(run, repeats=repeats))
+    return best
 
 
 def seconds(t):
@@ -279,16 +287,17 @@ def main(argv=None):
     if notes:
         print("\n* the loop-based layer was timed on the first examples only and scaled linearly to the batch")
     if args.products:
-        print("\nThe vectorized layer's three matrix products alone, on its own matrices (batches it runs as one chunk):\n")
+        print("\nThe vectorized layer's three matrix products alone, on its own matrices, for the batches it runs as "
+              "one chunk; PyTorch's step timed again, alternating with them:\n")
         print("| m, H=W, C_in->C_out | products in numpy (its BLAS) | same products in PyTorch (its BLAS) "
               "| PyTorch's whole conv step | numpy's products / PyTorch's whole step |")
         print("|---|---|---|---|---|")
-        for shape, row in rows:
+        for shape in SHAPES:
             times = product_times(shape)
             if times is not None:
                 m, H, C_in, C_out = shape
                 print(f"| {m}, {H}, {C_in}->{C_out} | {seconds(times[0])} | {seconds(times[1])} | "
-                      f"{seconds(row['torch'])} | {times[0] / row['torch']:.2f} |")
+                      f"{seconds(times[2])} | {times[0] / times[2]:.2f} |")
     print(f"\nload average after: {load_average()} (other processes on the machine slow every column)")
 
 

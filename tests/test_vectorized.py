@@ -155,7 +155,7 @@ def test_conv_in_chunks_shared_by_threads_equals_the_loops(monkeypatch, k, s, p)
     rng = np.random.default_rng(20)
     X = rng.standard_normal((5, 6, 5, 2))
     sizes = vectorized._Grid(fast, X.shape)
-    monkeypatch.setattr(vectorized, "CHUNK_BYTES", 2 * 8 * (sizes.K + 1) * sizes.P)
+    monkeypatch.setattr(vectorized, "CHUNK_BYTES", 2 * 8 * (sizes.K + 1) * sizes.P_grid)
     monkeypatch.setattr(vectorized, "_threads", lambda n_chunks: min(n_chunks, 2))
     assert (vectorized._Grid(fast, X.shape).chunk, vectorized._Grid(fast, X.shape).threads) == (2, 2)
     Z = fast(X)
@@ -183,6 +183,20 @@ def test_conv_one_layer_on_images_of_many_sizes_equals_the_loops(s):
         G = rng.standard_normal(Z.shape)
         for got, e, name in zip(fast.grad(G), loops.grad(G), ("dX", "dW", "db")):
             assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}, input {X.shape} after {before}")
+
+
+@pytest.mark.parametrize("k, s, shape, nan_at", [(2, 3, (2, 2, 4, 1), (0, 0, 3, 0)), (3, 2, (1, 4, 4, 1), (0, 3, 3, 0))])
+def test_conv_an_input_no_window_reads_changes_nothing_even_a_nan(k, s, shape, nan_at):
+    # The stride steps over the last column (and row): the loop-based layer never reads it.
+    loops, fast = conv_pair(1, 2, k=k, s=s, p=0, seed=25)
+    X = np.random.default_rng(26).standard_normal(shape)
+    X[nan_at] = np.nan
+    Z = fast(X)
+    assert_close(Z, loops(X), **TOL, what="vectorized Conv2D Z")
+    G = np.ones(Z.shape)
+    for got, e, name in zip(fast.grad(G), loops.grad(G), ("dX", "dW", "db")):
+        assert np.isfinite(e).all()
+        assert_close(got, e, **TOL, what=f"vectorized Conv2D {name}")
 
 
 def test_conv_grad_twice_after_one_forward_pass_of_one_chunk():
