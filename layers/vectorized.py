@@ -139,10 +139,10 @@ class _Grid:
     position (i, h, w) with kernel offset (a, b) reads entry
     ``(i*H_plane + h*s + a) * W_plane + w*s + b``: its window's entry, or a zero, since a row's right
     padding runs on into the next row's left padding and an image's bottom padding into the next
-    image's top padding; ``W_plane >= W + p`` and ``H_plane >= H + p`` are enough for that. The
-    plane is s times as long each way as a grid of ``H_grid x W_grid`` positions an image, the
-    ``H_out x W_out`` outputs and a few more: with stride 1 the grid's positions are the plane's
-    entries, which makes col2im one sum.
+    image's top padding; ``W_plane >= W + p`` and ``H_plane >= H + p`` are enough for that. An
+    image's part of a plane is s times the size, each way, of its grid of ``H_grid x W_grid``
+    positions: the ``H_out x W_out`` outputs and a few more. With stride 1 the grid's positions are
+    the plane's entries, which makes col2im one sum.
     """
 
     def __init__(self, layer, X_shape):
