@@ -289,8 +289,8 @@ def main(argv=None):
     if notes:
         print("\n* the loop-based layer was timed on the first examples only and scaled linearly to the batch")
     if args.products:
-        print("\nThe vectorized layer's three matrix products alone, on its own matrices, for the batches it runs as "
-              "one chunk; PyTorch's step timed again, alternating with them:\n")
+        print("\nThe vectorized layer's three matrix products alone, on its own window matrix, for the batches it runs "
+              "as one chunk; PyTorch's step timed again, alternating with them:\n")
         print("| m, H=W, C_in->C_out | products in numpy (its BLAS) | same products in PyTorch (its BLAS) "
               "| PyTorch's whole conv step | numpy's products / PyTorch's whole step |")
         print("|---|---|---|---|---|")
