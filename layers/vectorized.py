@@ -90,11 +90,13 @@ def _scratch(layer, name, shape, prepare=None):
 # besides its arithmetic weighs more than the cache misses it saves.
 CHUNK_BYTES = 8 * 2**20
 
-_blas = None  # numpy's BLAS, as threadpoolctl sees it; looked up on first use
+# Every BLAS the process had loaded at the first call, as threadpoolctl sees them: numpy's, and
+# PyTorch's where the benchmark imported it first. Their thread counts are read and limited together.
+_blas = None
 _pools = {}  # thread pools by (process, size), kept for the next call
 
 
-def _numpy_blas():
+def _blas_libraries():
     global _blas
     if _blas is None:
         _blas = ThreadpoolController().select(user_api="blas")
@@ -103,7 +105,7 @@ def _numpy_blas():
 
 def _threads(n_chunks):
     """How many threads share the chunks: as many as numpy's BLAS would use, at most one a chunk."""
-    return min(n_chunks, max([1] + [lib.num_threads for lib in _numpy_blas().lib_controllers]))
+    return min(n_chunks, max([1] + [lib.num_threads for lib in _blas_libraries().lib_controllers]))
 
 
 def _each_chunk(work, n_chunks, threads):
@@ -128,7 +130,7 @@ def _each_chunk(work, n_chunks, threads):
     key = (os.getpid(), threads)
     if key not in _pools:
         _pools[key] = ThreadPoolExecutor(threads)
-    with _numpy_blas().limit(limits=1):
+    with _blas_libraries().limit(limits=1):
         for done in [_pools[key].submit(share, slot) for slot in range(threads)]:
             done.result()
 
